@@ -1,0 +1,193 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/sworn-dev/sworn/policy"
+)
+
+// Verifier appraises one kind of evidence: it parses an entry's body,
+// verifies it to the roots the policy trusts, checks the binding, extracts
+// claims and applies the kind's part of the policy. It returns the device's
+// section; it never panics on bad input, and reports it as a failed
+// "<kind>.parse" step.
+type Verifier interface {
+	Kind() string
+	Verify(ctx context.Context, e Entry, env *Env) *Section
+}
+
+// Env is what a Verifier needs besides the entry itself.
+type Env struct {
+	// At is the time of the appraisal: certificates, CRLs and evidence
+	// ages are judged at this time.
+	At time.Time
+	// Binding is the value every piece of evidence must carry.
+	Binding Binding
+	// Policy is the policy being applied. It is nil only when a single
+	// piece of evidence is verified without a policy (sworn verify snp
+	// without --policy): verifiers then skip their policy checks, with the
+	// reason.
+	Policy *policy.Policy
+	// Ledger collects what was verified and what is assumed.
+	Ledger *Ledger
+	// Devices holds the sections of the devices appraised so far, so that a
+	// later kind can use an earlier kind's claims (the TPM appraisal uses
+	// the vTPM key bound in the CPU TEE report).
+	Devices map[string]*Section
+	// Simulated is set by a verifier that trusted simulated roots.
+	Simulated bool
+
+	noBinding bool
+}
+
+// Options configure an appraisal.
+type Options struct {
+	// At is the time of the appraisal. Required.
+	At time.Time
+	// Policy to apply. Required.
+	Policy *policy.Policy
+	// Nonce is the client's expected nonce (challenge mode). When nil, a
+	// challenge-mode bundle's freshness cannot be checked.
+	Nonce []byte
+	// Verifiers by kind.
+	Verifiers []Verifier
+}
+
+// Appraise runs the appraisal pipeline over a bundle. It never fails: every
+// problem is a step in the Result, and the verdict fails closed.
+func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
+	r := &Result{At: opts.At.UTC(), Devices: map[string]*Section{}}
+	env := &Env{At: opts.At, Policy: opts.Policy, Ledger: &r.Ledger, Devices: r.Devices}
+	if env.Policy == nil {
+		env.Policy = policy.Default()
+	}
+	r.Bundle = appraiseBundle(b, opts, env)
+	env.Binding = b.Binding()
+
+	byKind := map[string]Verifier{}
+	for _, v := range opts.Verifiers {
+		byKind[v.Kind()] = v
+	}
+	for _, kind := range knownKinds {
+		for _, e := range b.Evidence {
+			if e.Kind != kind {
+				continue
+			}
+			v, ok := byKind[kind]
+			if !ok {
+				s := &Section{Kind: kind}
+				s.Add(kind+".parse", Fail, "this sworn cannot appraise %s evidence; the device cannot be trusted", kind)
+				r.Devices[e.Device] = s
+				continue
+			}
+			s := v.Verify(ctx, e, env)
+			s.Kind = kind
+			r.Devices[e.Device] = s
+		}
+	}
+	r.Simulated = env.Simulated || env.Policy.SimulatedRoots()
+	r.Policy = appraisePolicy(b, env)
+	r.Finish()
+	return r
+}
+
+func appraiseBundle(b *Bundle, opts Options, env *Env) *Section {
+	s := &Section{}
+	s.Add("bundle.keys", Pass, "request key (HPKE KEM 0x%04x) and Ed25519 receipt key are well formed; every piece of evidence must carry their binding", b.Keys.RequestKEM)
+	f := b.Freshness
+	switch {
+	case f.Nonce != nil && opts.Nonce != nil:
+		if subtle.ConstantTimeCompare(f.Nonce, opts.Nonce) == 1 {
+			s.Add("bundle.freshness", Pass, "bundle answers the given nonce %s", hex.EncodeToString(f.Nonce))
+			env.Ledger.Verify("fresh.nonce", "The evidence was produced after the client chose its nonce.")
+		} else {
+			s.Add("bundle.freshness", Fail, "bundle answers nonce %s, not the given nonce %s: it may be a replay", hex.EncodeToString(f.Nonce), hex.EncodeToString(opts.Nonce))
+		}
+	case f.Nonce != nil:
+		s.Add("bundle.freshness", Skip, "bundle answers nonce %s, but no --nonce was given to check it against", hex.EncodeToString(f.Nonce))
+		env.Ledger.Assume("fresh.unchecked", "The bundle is assumed to be fresh: its nonce was not compared with one the verifier chose.")
+	case f.Epoch != nil:
+		if opts.Nonce != nil {
+			s.Add("bundle.freshness", Fail, "a nonce was given, but the bundle is a passport-mode bundle (epoch), not an answer to that nonce")
+			break
+		}
+		nb, na := time.Unix(f.Epoch.NotBefore, 0).UTC(), time.Unix(f.Epoch.NotAfter, 0).UTC()
+		if !f.Epoch.Contains(opts.At) {
+			s.Add("bundle.freshness", Fail, "bundle epoch %s to %s does not contain the appraisal time %s", nb.Format(time.RFC3339), na.Format(time.RFC3339), opts.At.UTC().Format(time.RFC3339))
+			break
+		}
+		if max := time.Duration(env.Policy.MaxAge); max > 0 && opts.At.Sub(nb) > max {
+			s.Add("bundle.freshness", Fail, "bundle epoch began %s, older than the policy's max_age %s", nb.Format(time.RFC3339), max)
+			break
+		}
+		s.Add("bundle.freshness", Pass, "bundle epoch %s to %s contains the appraisal time", nb.Format(time.RFC3339), na.Format(time.RFC3339))
+		env.Ledger.Verify("fresh.epoch", "The evidence belongs to the current epoch (passport mode).")
+		if bytes.Equal(f.Epoch.Checkpoint, make([]byte, 32)) {
+			env.Ledger.Assume("fresh.no-log", "The epoch is not tied to a release-log checkpoint.")
+		}
+	}
+	return s
+}
+
+func appraisePolicy(b *Bundle, env *Env) *Section {
+	s := &Section{}
+	p := env.Policy
+	for _, k := range p.Require {
+		if slices.ContainsFunc(b.Evidence, func(e Entry) bool { return e.Kind == k }) {
+			s.Add("policy.require."+k, Pass, "the policy requires %s evidence and the bundle has it", k)
+		} else {
+			s.Add("policy.require."+k, Fail, "the policy requires %s evidence; the bundle has none", k)
+		}
+	}
+	if len(p.Rules) > 0 {
+		claims := map[string]map[string]any{}
+		for name, d := range env.Devices {
+			claims[name] = d.Claims
+		}
+		for _, o := range p.EvalRules(claims) {
+			id := "policy.rule." + o.Rule.Name
+			switch {
+			case o.Err != nil:
+				s.Add(id, Fail, "%s (the rule could not be evaluated: %v)", o.Rule.Message, o.Err)
+			case o.OK:
+				s.Add(id, Pass, "rule %s holds", o.Rule.Name)
+			default:
+				s.Add(id, Fail, "%s", o.Rule.Message)
+			}
+		}
+	}
+	if len(s.Steps) == 0 {
+		return nil
+	}
+	return s
+}
+
+// VerifyEntry appraises a single piece of evidence outside a bundle (as
+// `sworn verify snp` does). binding is the expected binding, or nil when
+// none is known, in which case the kind skips its binding step.
+func VerifyEntry(ctx context.Context, v Verifier, e Entry, at time.Time, p *policy.Policy, binding *Binding) *Result {
+	r := &Result{At: at.UTC(), Devices: map[string]*Section{}}
+	env := &Env{At: at, Policy: p, Ledger: &r.Ledger, Devices: r.Devices}
+	if binding != nil {
+		env.Binding = *binding
+	}
+	env.noBinding = binding == nil
+	s := v.Verify(ctx, e, env)
+	s.Kind = v.Kind()
+	r.Devices[e.Device] = s
+	r.Simulated = env.Simulated || (p != nil && p.SimulatedRoots())
+	r.Finish()
+	return r
+}
+
+// ExpectBinding reports whether the expected binding is known. When it is
+// not, a verifier skips its binding step with the reason that none was given.
+func (env *Env) ExpectBinding() bool { return !env.noBinding }
+
+// FormatAt renders an appraisal time for messages.
+func FormatAt(t time.Time) string { return t.UTC().Format(time.RFC3339) }

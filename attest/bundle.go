@@ -1,0 +1,220 @@
+package attest
+
+import (
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// BundleVersion is the only bundle format version this package reads and writes.
+const BundleVersion = 1
+
+// Size bounds of a bundle. A bundle holds reports, certificate chains, CRLs,
+// event logs and RIMs; a few MiB is ample, and anything larger is refused
+// before it is parsed.
+const (
+	MaxBundleSize  = 16 << 20
+	MaxEntrySize   = 8 << 20
+	MaxEntries     = 64
+	maxDeviceName  = 16
+	maxCBORNesting = 16
+)
+
+// The evidence kinds a bundle may carry.
+const (
+	KindSNP   = "snp"
+	KindTDX   = "tdx"
+	KindTPM   = "tpm"
+	KindNVGPU = "nvgpu"
+)
+
+// knownKinds lists the kinds in appraisal order: CPU TEEs first, because the
+// TPM and GPU appraisals use their claims.
+var knownKinds = []string{KindSNP, KindTDX, KindTPM, KindNVGPU}
+
+var deviceNameRE = regexp.MustCompile(`^[a-z]+[0-9]+$`)
+
+// Bundle is the evidence a node staples together so that anyone can verify
+// it offline: the node's public keys, the freshness they are bound with, and
+// one entry per piece of evidence. It is encoded as deterministic CBOR
+// (RFC 8949 §4.2); see docs/bundle.md.
+type Bundle struct {
+	Version   uint      `cbor:"1,keyasint"`
+	Keys      NodeKeys  `cbor:"2,keyasint"`
+	Freshness Freshness `cbor:"3,keyasint"`
+	Evidence  []Entry   `cbor:"4,keyasint"`
+}
+
+// NodeKeys are the public halves of a node's per-boot keys.
+type NodeKeys struct {
+	// RequestKEM is the HPKE KEM identifier of RequestKey (0x647a for
+	// ML-KEM-768+X25519).
+	RequestKEM uint16 `cbor:"1,keyasint"`
+	// RequestKey is the HPKE public key clients encrypt requests to.
+	RequestKey []byte `cbor:"2,keyasint"`
+	// ReceiptKey is the Ed25519 public key that signs receipts.
+	ReceiptKey []byte `cbor:"3,keyasint"`
+}
+
+// Entry is one piece of evidence: its kind, the device it describes
+// ("cpu0", "tpm0", "gpu0", …) and the kind-specific body.
+type Entry struct {
+	Kind   string `cbor:"1,keyasint"`
+	Device string `cbor:"2,keyasint"`
+	Body   []byte `cbor:"3,keyasint"`
+}
+
+// Binding returns the binding of the bundle's keys and freshness.
+func (b *Bundle) Binding() Binding {
+	return ComputeBinding(b.Keys.RequestKey, b.Keys.ReceiptKey, b.Freshness.Bytes())
+}
+
+// Digest returns SHA-256 of the bundle's encoding.
+func (b *Bundle) Digest() ([32]byte, error) {
+	enc, err := b.Marshal()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(enc), nil
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		MaxNestedLevels:   maxCBORNesting,
+		MaxArrayElements:  1024,
+		MaxMapPairs:       256,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// MarshalCBOR encodes v as deterministic CBOR with sworn's encoding options.
+// Evidence kinds use it for their entry bodies.
+func MarshalCBOR(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// UnmarshalCBOR decodes data into v strictly: duplicate keys, unknown
+// fields, indefinite lengths, trailing bytes and excessive nesting are errors.
+func UnmarshalCBOR(data []byte, v any) error {
+	rest, err := decMode.UnmarshalFirst(data, v)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%d bytes after the CBOR item", len(rest))
+	}
+	return nil
+}
+
+// Marshal validates the bundle and encodes it.
+func (b *Bundle) Marshal() ([]byte, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return MarshalCBOR(b)
+}
+
+// ErrNotBundle is returned (wrapped) by ParseBundle when the input is not a
+// CBOR-encoded sworn bundle at all.
+var ErrNotBundle = errors.New("not a sworn bundle")
+
+// ParseBundle decodes and validates a bundle.
+func ParseBundle(data []byte) (*Bundle, error) {
+	if len(data) > MaxBundleSize {
+		return nil, fmt.Errorf("bundle is %d bytes; the limit is %d", len(data), MaxBundleSize)
+	}
+	if len(data) == 0 || data[0]&0xe0 != 0xa0 { // a CBOR map
+		return nil, fmt.Errorf("%w: it does not start with a CBOR map", ErrNotBundle)
+	}
+	// Check the version before the full decode, so a future format gets a
+	// clear error rather than "unknown field".
+	var head struct {
+		Version uint `cbor:"1,keyasint"`
+	}
+	lax, _ := cbor.DecOptions{MaxNestedLevels: maxCBORNesting}.DecMode()
+	if err := lax.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
+	}
+	if head.Version != BundleVersion {
+		return nil, fmt.Errorf("bundle format version %d is not supported (this sworn reads version %d); upgrade sworn", head.Version, BundleVersion)
+	}
+	var b Bundle
+	if err := UnmarshalCBOR(data, &b); err != nil {
+		return nil, fmt.Errorf("bundle is malformed: %v", err)
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// Validate checks the bundle's structure (not its evidence).
+func (b *Bundle) Validate() error {
+	if b.Version != BundleVersion {
+		return fmt.Errorf("bundle format version %d is not supported (this sworn reads version %d)", b.Version, BundleVersion)
+	}
+	if err := b.Keys.Validate(); err != nil {
+		return err
+	}
+	if err := b.Freshness.Validate(); err != nil {
+		return fmt.Errorf("bundle freshness: %v", err)
+	}
+	if len(b.Evidence) == 0 {
+		return errors.New("bundle has no evidence")
+	}
+	if len(b.Evidence) > MaxEntries {
+		return fmt.Errorf("bundle has %d evidence entries; the limit is %d", len(b.Evidence), MaxEntries)
+	}
+	seen := map[string]bool{}
+	for i, e := range b.Evidence {
+		if !slices.Contains(knownKinds, e.Kind) {
+			return fmt.Errorf("evidence entry %d has unknown kind %q (known: %v); upgrade sworn or remove the entry", i, e.Kind, knownKinds)
+		}
+		if len(e.Device) > maxDeviceName || !deviceNameRE.MatchString(e.Device) {
+			return fmt.Errorf("evidence entry %d has invalid device name %q (want e.g. cpu0, tpm0, gpu3)", i, e.Device)
+		}
+		if seen[e.Device] {
+			return fmt.Errorf("evidence entry %d repeats device %q", i, e.Device)
+		}
+		seen[e.Device] = true
+		if len(e.Body) == 0 || len(e.Body) > MaxEntrySize {
+			return fmt.Errorf("evidence entry %d (%s) body is %d bytes; it must be 1 to %d", i, e.Device, len(e.Body), MaxEntrySize)
+		}
+	}
+	return nil
+}
+
+// Validate checks that the keys are well-formed public keys.
+func (k NodeKeys) Validate() error {
+	kem, err := hpke.NewKEM(k.RequestKEM)
+	if err != nil {
+		return fmt.Errorf("request key: unsupported HPKE KEM 0x%04x", k.RequestKEM)
+	}
+	if _, err := kem.NewPublicKey(k.RequestKey); err != nil {
+		return fmt.Errorf("request key is not a valid HPKE public key for KEM 0x%04x: %v", k.RequestKEM, err)
+	}
+	if len(k.ReceiptKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("receipt key is %d bytes, want a %d-byte Ed25519 public key", len(k.ReceiptKey), ed25519.PublicKeySize)
+	}
+	return nil
+}
