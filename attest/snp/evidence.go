@@ -1,0 +1,175 @@
+package snp
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-sev-guest/abi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+
+	"github.com/sworn-dev/sworn/attest"
+)
+
+// Size bounds of the pieces of SNP evidence.
+const (
+	MaxReportSize = 8 << 10   // an HCL report is 2600 bytes; a raw report 1184
+	MaxCerts      = 8         // VCEK/VLEK, ASK/ASVK, ARK, with room to spare
+	MaxCertSize   = 16 << 10  // one DER certificate
+	MaxCRLs       = 4         // one per ARK
+	MaxCRLSize    = 256 << 10 // AMD's CRLs are under 1 KiB today
+)
+
+// Evidence is the body of an "snp" bundle entry: the report exactly as the
+// hardware (or the Azure paravisor) produced it, and the collateral needed
+// to verify it offline.
+type Evidence struct {
+	// Report is a raw 1184-byte SEV-SNP report or an Azure HCL report.
+	Report []byte `cbor:"1,keyasint"`
+	// Certs are DER certificates: the VCEK or VLEK, optionally with the
+	// ASK/ASVK and ARK.
+	Certs [][]byte `cbor:"2,keyasint,omitempty"`
+	// CRLs are DER CRLs issued by the ARK.
+	CRLs [][]byte `cbor:"3,keyasint,omitempty"`
+}
+
+// Marshal encodes the evidence as a bundle entry body.
+func (e *Evidence) Marshal() ([]byte, error) { return attest.MarshalCBOR(e) }
+
+// Attestation is parsed SEV-SNP evidence.
+type Attestation struct {
+	// Raw is the 1184-byte SEV-SNP report.
+	Raw []byte
+	// Report is the parsed report.
+	Report *spb.Report
+	// HCL is set when the report came wrapped in an Azure HCL report.
+	HCL *HCLReport
+	// Certs and CRLs are the parsed collateral.
+	Certs []*x509.Certificate
+	CRLs  []*x509.RevocationList
+}
+
+// ParseEvidence decodes an entry body and parses it.
+func ParseEvidence(body []byte) (*Attestation, error) {
+	var e Evidence
+	if err := attest.UnmarshalCBOR(body, &e); err != nil {
+		return nil, fmt.Errorf("SNP evidence is malformed: %v", err)
+	}
+	return Parse(&e)
+}
+
+// Parse parses a report (raw or HCL) with its certificates and CRLs.
+func Parse(e *Evidence) (*Attestation, error) {
+	a, err := ParseReport(e.Report)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.Certs) > MaxCerts {
+		return nil, fmt.Errorf("%d certificates; the limit is %d", len(e.Certs), MaxCerts)
+	}
+	for i, der := range e.Certs {
+		if len(der) > MaxCertSize {
+			return nil, fmt.Errorf("certificate %d is %d bytes; the limit is %d", i, len(der), MaxCertSize)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %v", i, err)
+		}
+		a.Certs = append(a.Certs, c)
+	}
+	if len(e.CRLs) > MaxCRLs {
+		return nil, fmt.Errorf("%d CRLs; the limit is %d", len(e.CRLs), MaxCRLs)
+	}
+	for i, der := range e.CRLs {
+		if len(der) > MaxCRLSize {
+			return nil, fmt.Errorf("CRL %d is %d bytes; the limit is %d", i, len(der), MaxCRLSize)
+		}
+		c, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, fmt.Errorf("CRL %d: %v", i, err)
+		}
+		a.CRLs = append(a.CRLs, c)
+	}
+	return a, nil
+}
+
+// ParseReport parses a raw SEV-SNP report or an Azure HCL report.
+func ParseReport(data []byte) (*Attestation, error) {
+	if len(data) > MaxReportSize {
+		return nil, fmt.Errorf("report is %d bytes; the limit is %d", len(data), MaxReportSize)
+	}
+	a := &Attestation{Raw: data}
+	if IsHCLReport(data) {
+		h, err := ParseHCLReport(data)
+		if err != nil {
+			return nil, err
+		}
+		a.HCL, a.Raw = h, h.Report
+	} else if len(data) != abi.ReportSize {
+		return nil, fmt.Errorf("report is %d bytes; a raw SEV-SNP report is %d bytes and an Azure HCL report starts with \"HCLA\"", len(data), abi.ReportSize)
+	}
+	r, err := abi.ReportToProto(a.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid SEV-SNP report: %v", err)
+	}
+	if r.GetVersion() < 2 {
+		return nil, fmt.Errorf("report version %d is not supported (want 2 or later)", r.GetVersion())
+	}
+	if algo := abi.SignatureAlgo(a.Raw); algo != abi.SignEcdsaP384Sha384 {
+		return nil, fmt.Errorf("report signature algorithm %d is not supported (want 1, ECDSA P-384 with SHA-384)", algo)
+	}
+	a.Report = r
+	return a, nil
+}
+
+// ParseCertificates reads certificates in PEM (any number of blocks) or DER
+// (one certificate) form and returns them as DER.
+func ParseCertificates(data []byte) ([][]byte, error) {
+	return parseDERorPEM(data, "CERTIFICATE", func(der []byte) error {
+		_, err := x509.ParseCertificate(der)
+		return err
+	})
+}
+
+// ParseCRLs reads CRLs in PEM (any number of "X509 CRL" blocks) or DER form
+// and returns them as DER.
+func ParseCRLs(data []byte) ([][]byte, error) {
+	return parseDERorPEM(data, "X509 CRL", func(der []byte) error {
+		_, err := x509.ParseRevocationList(der)
+		return err
+	})
+}
+
+func parseDERorPEM(data []byte, blockType string, check func([]byte) error) ([][]byte, error) {
+	if !bytes.Contains(data, []byte("-----BEGIN")) {
+		if err := check(data); err != nil {
+			return nil, fmt.Errorf("neither PEM nor a DER %s: %v", blockType, err)
+		}
+		return [][]byte{data}, nil
+	}
+	var out [][]byte
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != blockType {
+			return nil, fmt.Errorf("PEM block %d is %q, want %q", len(out)+1, b.Type, blockType)
+		}
+		if err := check(b.Bytes); err != nil {
+			return nil, fmt.Errorf("PEM block %d: %v", len(out)+1, err)
+		}
+		out = append(out, b.Bytes)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM block found")
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("unparseable data after the last PEM block")
+	}
+	return out, nil
+}

@@ -1,0 +1,169 @@
+package snp
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/google/go-sev-guest/abi"
+)
+
+// Azure CVM HCL report layout (the paravisor's report at vTPM NV index
+// 0x01400001): a 32-byte header, the hardware report in a 1184-byte slot,
+// a 20-byte IGVM request header, then the runtime data.
+const (
+	hclMagic        = "HCLA"
+	hclHeaderSize   = 32
+	hclReportOffset = hclHeaderSize
+	hclIGVMOffset   = hclReportOffset + abi.ReportSize
+	hclIGVMSize     = 20
+	hclDataOffset   = hclIGVMOffset + hclIGVMSize
+	// MaxHCLRuntimeData bounds the runtime data of an HCL report.
+	MaxHCLRuntimeData = 16 << 10
+
+	hclReportTypeSNP = 2
+	hclReportTypeTDX = 4
+	hclHashSHA256    = 1
+)
+
+// HCLReport is an Azure confidential VM's HCL report: an SEV-SNP report whose
+// REPORT_DATA[0:32] is SHA-256 of the runtime data, and REPORT_DATA[32:64]
+// is zero. The runtime data carries the vTPM's attestation key.
+type HCLReport struct {
+	Version     uint32
+	Report      []byte // the 1184-byte SEV-SNP report
+	RuntimeData []byte // the runtime-data JSON, exactly as hashed
+	Runtime     RuntimeData
+}
+
+// RuntimeData is the decoded runtime-data JSON of an HCL report.
+type RuntimeData struct {
+	Keys            []JWK           `json:"keys"`
+	VMConfiguration map[string]any  `json:"vm-configuration"`
+	UserData        string          `json:"user-data"`
+}
+
+// JWK is an RSA JSON Web Key as the HCL writes it.
+type JWK struct {
+	KID    string   `json:"kid"`
+	KeyOps []string `json:"key_ops"`
+	KTY    string   `json:"kty"`
+	E      string   `json:"e"`
+	N      string   `json:"n"`
+}
+
+// IsHCLReport reports whether data starts like an Azure HCL report.
+func IsHCLReport(data []byte) bool { return len(data) >= 4 && string(data[:4]) == hclMagic }
+
+// ParseHCLReport parses an Azure HCL report. It checks the layout only; the
+// binding of the runtime data to the report is checked by [HCLReport.CheckBinding].
+func ParseHCLReport(data []byte) (*HCLReport, error) {
+	if len(data) < hclDataOffset {
+		return nil, fmt.Errorf("HCL report is %d bytes; it needs at least %d", len(data), hclDataOffset)
+	}
+	if !IsHCLReport(data) {
+		return nil, errors.New("HCL report does not start with \"HCLA\"")
+	}
+	h := &HCLReport{Version: binary.LittleEndian.Uint32(data[4:8])}
+	reportType := binary.LittleEndian.Uint32(data[hclIGVMOffset+8:])
+	hashType := binary.LittleEndian.Uint32(data[hclIGVMOffset+12:])
+	size := binary.LittleEndian.Uint32(data[hclIGVMOffset+16:])
+	switch reportType {
+	case hclReportTypeSNP:
+	case hclReportTypeTDX:
+		return nil, errors.New("HCL report holds a TDX report, not SEV-SNP; verify it as TDX evidence")
+	default:
+		return nil, fmt.Errorf("HCL report type %d is unknown (want 2, SEV-SNP)", reportType)
+	}
+	if hashType != hclHashSHA256 {
+		return nil, fmt.Errorf("HCL report hash type %d is not supported (want 1, SHA-256)", hashType)
+	}
+	if size == 0 || size > MaxHCLRuntimeData || int(size) > len(data)-hclDataOffset {
+		return nil, fmt.Errorf("HCL runtime data size %d does not fit the %d-byte report (limit %d)", size, len(data), MaxHCLRuntimeData)
+	}
+	h.Report = data[hclReportOffset:hclIGVMOffset]
+	h.RuntimeData = data[hclDataOffset : hclDataOffset+int(size)]
+	dec := json.NewDecoder(bytes.NewReader(h.RuntimeData))
+	if err := dec.Decode(&h.Runtime); err != nil {
+		return nil, fmt.Errorf("HCL runtime data is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("HCL runtime data has bytes after its JSON object")
+	}
+	return h, nil
+}
+
+// CheckBinding checks that the report's REPORT_DATA is SHA-256 of the
+// runtime data followed by 32 zero bytes.
+func (h *HCLReport) CheckBinding(reportData []byte) error {
+	sum := sha256.Sum256(h.RuntimeData)
+	if !bytes.Equal(reportData[:32], sum[:]) {
+		return fmt.Errorf("REPORT_DATA[0:32] is %s but SHA-256 of the HCL runtime data is %s: the runtime data was altered or belongs to another report",
+			hex.EncodeToString(reportData[:32]), hex.EncodeToString(sum[:]))
+	}
+	if !bytes.Equal(reportData[32:64], make([]byte, 32)) {
+		return errors.New("REPORT_DATA[32:64] is not zero, as an HCL report requires")
+	}
+	return nil
+}
+
+// UserData returns the runtime data's user-data field decoded from hex:
+// the 64 bytes the guest asked the paravisor to include.
+func (h *HCLReport) UserData() ([]byte, error) {
+	b, err := hex.DecodeString(h.Runtime.UserData)
+	if err != nil {
+		return nil, fmt.Errorf("HCL runtime user-data is not hex: %v", err)
+	}
+	return b, nil
+}
+
+// AKPublic returns the vTPM attestation key (kid "HCLAkPub") from the
+// runtime data.
+func (h *HCLReport) AKPublic() (*rsa.PublicKey, error) {
+	var found *JWK
+	for i, k := range h.Runtime.Keys {
+		if k.KID == "HCLAkPub" {
+			if found != nil {
+				return nil, errors.New("HCL runtime data has two HCLAkPub keys")
+			}
+			found = &h.Runtime.Keys[i]
+		}
+	}
+	if found == nil {
+		return nil, errors.New("HCL runtime data has no HCLAkPub key")
+	}
+	if found.KTY != "RSA" {
+		return nil, fmt.Errorf("HCLAkPub has key type %q, want RSA", found.KTY)
+	}
+	n, err := base64.RawURLEncoding.DecodeString(found.N)
+	if err != nil {
+		return nil, fmt.Errorf("HCLAkPub modulus: %v", err)
+	}
+	e, err := base64.RawURLEncoding.DecodeString(found.E)
+	if err != nil || len(e) == 0 || len(e) > 4 {
+		return nil, errors.New("HCLAkPub exponent is malformed")
+	}
+	if len(n) < 256 || len(n) > 512 {
+		return nil, fmt.Errorf("HCLAkPub modulus is %d bits; want 2048 to 4096", len(n)*8)
+	}
+	exp := new(big.Int).SetBytes(e)
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())}, nil
+}
+
+// pemPublicKey encodes a public key as a PEM PKIX block.
+func pemPublicKey(pub any) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
