@@ -84,3 +84,35 @@ func claims(a *Attestation, info abi.SignerInfo, product string) map[string]any 
 	}
 	return c
 }
+
+// Inspect returns a JSON-friendly view of parsed evidence: the report's
+// fields, and a summary of each certificate and CRL.
+func Inspect(a *Attestation) map[string]any {
+	info, _ := abi.ParseSignerInfo(a.Report.GetSignerInfo())
+	ek := findEndorsementKey(a.Certs, info.SigningKey)
+	out := map[string]any{"report": claims(a, info, productOf(a, ek))}
+	if a.HCL != nil {
+		out["hcl_runtime_data"] = string(a.HCL.RuntimeData)
+	}
+	var certs []map[string]any
+	for _, c := range a.Certs {
+		certs = append(certs, map[string]any{
+			"subject": c.Subject.String(), "issuer": c.Issuer.String(), "serial": c.SerialNumber.String(),
+			"not_before": c.NotBefore, "not_after": c.NotAfter, "spki_sha256": SPKIHash(c),
+		})
+	}
+	if certs != nil {
+		out["certificates"] = certs
+	}
+	var crls []map[string]any
+	for _, c := range a.CRLs {
+		crls = append(crls, map[string]any{
+			"issuer": c.Issuer.String(), "this_update": c.ThisUpdate, "next_update": c.NextUpdate,
+			"revoked": len(c.RevokedCertificateEntries),
+		})
+	}
+	if crls != nil {
+		out["crls"] = crls
+	}
+	return out
+}

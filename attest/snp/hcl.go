@@ -47,9 +47,9 @@ type HCLReport struct {
 
 // RuntimeData is the decoded runtime-data JSON of an HCL report.
 type RuntimeData struct {
-	Keys            []JWK           `json:"keys"`
-	VMConfiguration map[string]any  `json:"vm-configuration"`
-	UserData        string          `json:"user-data"`
+	Keys            []JWK          `json:"keys"`
+	VMConfiguration map[string]any `json:"vm-configuration"`
+	UserData        string         `json:"user-data"`
 }
 
 // JWK is an RSA JSON Web Key as the HCL writes it.

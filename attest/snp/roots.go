@@ -112,3 +112,13 @@ func (r *Roots) ProductLines() []string {
 	}
 	return out
 }
+
+// contains reports whether c is one of the roots' certificates.
+func (r *Roots) contains(c *x509.Certificate) bool {
+	for _, pr := range r.lines {
+		if c.Equal(pr.ark) || c.Equal(pr.ask) || (pr.asvk != nil && c.Equal(pr.asvk)) {
+			return true
+		}
+	}
+	return false
+}

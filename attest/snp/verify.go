@@ -153,6 +153,9 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 			continue
 		}
 		if !c.Equal(pr.ark) && !c.Equal(pr.ask) && (pr.asvk == nil || !c.Equal(pr.asvk)) {
+			if !roots.Simulated && SimulatedRoots().contains(c) {
+				return fail("the evidence is signed under sworn's SIMULATED AMD roots, which this policy does not trust (roots.amd is production): a simulated root is not trusted")
+			}
 			return fail("certificate %q in the evidence is not one of the trusted AMD %s roots", c.Subject.CommonName, product)
 		}
 	}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/snp"
+)
+
+// verifiers returns a verifier for every evidence kind this build appraises.
+func verifiers() []attest.Verifier {
+	return []attest.Verifier{snp.NewVerifier()}
+}
+
+func verifySNPCmd() *cobra.Command {
+	var f verifyFlags
+	var reportPath, certsPath, crlPath, reportData string
+	cmd := &cobra.Command{
+		Use:   "snp --report FILE [--certs FILE] [--crl FILE] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
+		Short: "Verify an AMD SEV-SNP report (raw or Azure HCL)",
+		Long: `Verify an AMD SEV-SNP attestation report offline: its signature, the VCEK or
+VLEK chain to AMD's pinned roots, revocation (when a CRL is given), the
+REPORT_DATA binding (when --report-data is given; for an Azure HCL report,
+the runtime data's user-data), and with --policy the TCB floors, guest
+policy and launch measurement. Checks that cannot be made are "skip", with
+the reason, and keep the verdict at best "warning".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			at, err := parseAt(f.at)
+			if err != nil {
+				return err
+			}
+			p, err := loadPolicy(f.policy)
+			if err != nil {
+				return err
+			}
+			ev := &snp.Evidence{}
+			if ev.Report, err = readInput("--report", reportPath); err != nil {
+				return err
+			}
+			if _, err := snp.ParseReport(ev.Report); err != nil {
+				return usageErr("--report %s: %v", reportPath, err)
+			}
+			if certsPath != "" {
+				data, err := readInput("--certs", certsPath)
+				if err != nil {
+					return err
+				}
+				if ev.Certs, err = snp.ParseCertificates(data); err != nil {
+					return usageErr("--certs %s: %v", certsPath, err)
+				}
+			}
+			if crlPath != "" {
+				data, err := readInput("--crl", crlPath)
+				if err != nil {
+					return err
+				}
+				if ev.CRLs, err = snp.ParseCRLs(data); err != nil {
+					return usageErr("--crl %s: %v", crlPath, err)
+				}
+			}
+			var binding *attest.Binding
+			if cmd.Flags().Changed("report-data") {
+				rd, err := parseHex("--report-data", reportData)
+				if err != nil {
+					return err
+				}
+				if len(rd) > attest.BindingSize {
+					return usageErr("--report-data is %d bytes; REPORT_DATA is %d bytes", len(rd), attest.BindingSize)
+				}
+				binding = new(attest.Binding)
+				copy(binding[:], rd) // shorter values are zero-padded, as the hardware does
+			}
+			body, err := ev.Marshal()
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if _, err := snp.Parse(ev); err != nil {
+				return usageErr("%v", err)
+			}
+			r := attest.VerifyEntry(context.Background(), snp.NewVerifier(), attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body}, at, p, binding)
+			return report(cmd.OutOrStdout(), r, f.json)
+		},
+	}
+	cmd.Flags().StringVar(&reportPath, "report", "", "the report `FILE`: a raw 1184-byte SEV-SNP report or an Azure HCL report")
+	cmd.Flags().StringVar(&certsPath, "certs", "", "certificates `FILE`, PEM or DER: the VCEK or VLEK, optionally with ASK/ARK")
+	cmd.Flags().StringVar(&crlPath, "crl", "", "AMD's CRL `FILE`, PEM or DER")
+	cmd.Flags().StringVar(&reportData, "report-data", "", "expected REPORT_DATA (or HCL user-data) as `HEX`, up to 64 bytes, zero-padded")
+	f.register(cmd)
+	return cmd
+}
+
+func verifyBundleCmd() *cobra.Command {
+	var f verifyFlags
+	var nonce string
+	cmd := &cobra.Command{
+		Use:   "bundle FILE --policy FILE [--nonce HEX] [--at RFC3339] [--json]",
+		Short: "Verify a node's evidence bundle under a policy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := appraiseBundleFile(args[0], f.policy, f.at, nonce, cmd.Flags().Changed("nonce"))
+			if err != nil {
+				return err
+			}
+			return report(cmd.OutOrStdout(), r, f.json)
+		},
+	}
+	cmd.Flags().StringVar(&nonce, "nonce", "", "the nonce the bundle must answer (challenge mode), as `HEX`")
+	f.register(cmd)
+	return cmd
+}
+
+// appraiseBundleFile reads a bundle and a policy and appraises the bundle.
+func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce bool) (*attest.Result, error) {
+	if policyPath == "" {
+		return nil, usageErr("--policy is required (write a starter with: sworn policy init)")
+	}
+	at, err := parseAt(atFlag)
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadPolicy(policyPath)
+	if err != nil {
+		return nil, err
+	}
+	var nonce []byte
+	if haveNonce {
+		if nonce, err = parseHex("--nonce", nonceHex); err != nil {
+			return nil, err
+		}
+		if len(nonce) == 0 {
+			return nil, usageErr("--nonce is empty")
+		}
+	}
+	data, err := readInput("bundle", path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := attest.ParseBundle(data)
+	if err != nil {
+		if errors.Is(err, attest.ErrNotBundle) {
+			return nil, usageErr("bundle %s: %v (is it a raw report? use sworn verify snp)", path, err)
+		}
+		return nil, usageErr("bundle %s: %v", path, err)
+	}
+	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers()}), nil
+}
+
+func explainCmd() *cobra.Command {
+	var policyPath, at string
+	cmd := &cobra.Command{
+		Use:   "explain FILE --policy FILE [--at RFC3339]",
+		Short: "Explain a bundle's chain of trust, layer by layer, and what is still assumed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := appraiseBundleFile(args[0], policyPath, at, "", false)
+			if err != nil {
+				return err
+			}
+			return report(cmd.OutOrStdout(), r, false)
+		},
+	}
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy `FILE` (YAML)")
+	cmd.Flags().StringVar(&at, "at", "", "appraise at this `RFC3339` time instead of now")
+	return cmd
+}
