@@ -152,8 +152,8 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		Version uint `cbor:"1,keyasint"`
 	}
 	lax, _ := cbor.DecOptions{MaxNestedLevels: maxCBORNesting}.DecMode()
-	if err := lax.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
+	if _, err := lax.UnmarshalFirst(data, &head); err != nil {
+		return nil, fmt.Errorf("bundle is truncated or malformed: %v", err)
 	}
 	if head.Version != BundleVersion {
 		return nil, fmt.Errorf("bundle format version %d is not supported (this sworn reads version %d); upgrade sworn", head.Version, BundleVersion)

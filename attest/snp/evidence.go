@@ -53,15 +53,23 @@ type Attestation struct {
 
 // ParseEvidence decodes an entry body and parses it.
 func ParseEvidence(body []byte) (*Attestation, error) {
+	return parseEvidence(body, x509.ParseCertificate, x509.ParseRevocationList)
+}
+
+func parseEvidence(body []byte, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
 	var e Evidence
 	if err := attest.UnmarshalCBOR(body, &e); err != nil {
 		return nil, fmt.Errorf("SNP evidence is malformed: %v", err)
 	}
-	return Parse(&e)
+	return parse(&e, parseCert, parseCRL)
 }
 
 // Parse parses a report (raw or HCL) with its certificates and CRLs.
 func Parse(e *Evidence) (*Attestation, error) {
+	return parse(e, x509.ParseCertificate, x509.ParseRevocationList)
+}
+
+func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
 	a, err := ParseReport(e.Report)
 	if err != nil {
 		return nil, err
@@ -73,7 +81,7 @@ func Parse(e *Evidence) (*Attestation, error) {
 		if len(der) > MaxCertSize {
 			return nil, fmt.Errorf("certificate %d is %d bytes; the limit is %d", i, len(der), MaxCertSize)
 		}
-		c, err := x509.ParseCertificate(der)
+		c, err := parseCert(der)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d: %v", i, err)
 		}
@@ -86,7 +94,7 @@ func Parse(e *Evidence) (*Attestation, error) {
 		if len(der) > MaxCRLSize {
 			return nil, fmt.Errorf("CRL %d is %d bytes; the limit is %d", i, len(der), MaxCRLSize)
 		}
-		c, err := x509.ParseRevocationList(der)
+		c, err := parseCRL(der)
 		if err != nil {
 			return nil, fmt.Errorf("CRL %d: %v", i, err)
 		}

@@ -177,6 +177,11 @@ func TestNegative(t *testing.T) {
 			at: simAt, p: func(t testing.TB) *policy.Policy { return simPolicy(t, "") }, step: "snp.policy", detail: "debugging",
 		},
 		{
+			name: "real debug guest under the production starter policy",
+			e:    func(t testing.TB) *Evidence { return loadVector(t, realVectors[0]) },
+			at:   realAt, p: prodPolicy, step: "snp.policy", detail: "debugging",
+		},
+		{
 			name: "wrong VMPL",
 			e:    func(t testing.TB) *Evidence { return simEvidence(t, 1, SimReportOptions{VMPL: 2}) },
 			at:   simAt, p: func(t testing.TB) *policy.Policy { return simPolicy(t, "") }, step: "snp.policy", detail: "VMPL 2",
@@ -289,6 +294,11 @@ func TestRealCRLFresh(t *testing.T) {
 	}
 }
 
+// crlAt is inside the validity of the recorded Milan CRL.
+var crlAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func loadCRL(t testing.TB) []byte { return vectors.Read(t, "snp", "amd-crls", "milan_vcek_crl.der") }
+
 func prodPolicy(t testing.TB) *policy.Policy {
 	p, err := policy.Parse("prod", []byte("version: 1\nsnp: {allow_smt: true}\n"))
 	if err != nil {
@@ -296,4 +306,3 @@ func prodPolicy(t testing.TB) *policy.Policy {
 	}
 	return p
 }
-

@@ -31,6 +31,8 @@ type Verifier struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]window
+	certs map[[32]byte]*x509.Certificate
+	crls  map[[32]byte]*x509.RevocationList
 }
 
 // maxCache bounds the verified-chain cache.
@@ -44,7 +46,10 @@ func (w window) contains(t time.Time) bool { return !t.Before(w.notBefore) && t.
 // NewVerifier returns a Verifier that trusts AMD's production roots, and
 // sworn's simulated roots only when a policy says roots.amd: simulated.
 func NewVerifier() *Verifier {
-	return &Verifier{production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{}}
+	return &Verifier{
+		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
+		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
+	}
 }
 
 // Kind returns attest.KindSNP.
@@ -52,7 +57,7 @@ func (v *Verifier) Kind() string { return attest.KindSNP }
 
 // Verify appraises one "snp" bundle entry.
 func (v *Verifier) Verify(_ context.Context, e attest.Entry, env *attest.Env) *attest.Section {
-	a, err := ParseEvidence(e.Body)
+	a, err := parseEvidence(e.Body, v.parseCert, v.parseCRL)
 	if err != nil {
 		s := &attest.Section{Kind: attest.KindSNP}
 		s.Add("snp.parse", attest.Fail, "%v", err)
@@ -250,6 +255,37 @@ func (v *Verifier) crlSignedBy(crl *x509.RevocationList, ark *x509.Certificate, 
 	// The signature holds forever; freshness is checked on every appraisal.
 	v.store(key, window{time.Time{}, time.Unix(1<<62, 0)})
 	return true
+}
+
+// parseCert parses a certificate, reusing an earlier parse of the same bytes.
+func (v *Verifier) parseCert(der []byte) (*x509.Certificate, error) {
+	return parseCached(v, v.certs, der, x509.ParseCertificate)
+}
+
+// parseCRL parses a CRL, reusing an earlier parse of the same bytes.
+func (v *Verifier) parseCRL(der []byte) (*x509.RevocationList, error) {
+	return parseCached(v, v.crls, der, x509.ParseRevocationList)
+}
+
+func parseCached[T any](v *Verifier, m map[[32]byte]*T, der []byte, parse func([]byte) (*T, error)) (*T, error) {
+	key := sha256.Sum256(der)
+	v.mu.Lock()
+	c, ok := m[key]
+	v.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := parse(der)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(m) >= maxCache {
+		clear(m)
+	}
+	m[key] = c
+	v.mu.Unlock()
+	return c, nil
 }
 
 func (v *Verifier) cached(key [32]byte, at time.Time) bool {

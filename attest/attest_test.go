@@ -1,0 +1,172 @@
+package attest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/sha512"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testBundle(t testing.TB) *Bundle {
+	t.Helper()
+	k, err := hpke.MLKEM768X25519().DeriveKeyPair(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	return &Bundle{
+		Version:   BundleVersion,
+		Keys:      NodeKeys{RequestKEM: k.KEM().ID(), RequestKey: k.PublicKey().Bytes(), ReceiptKey: rk.Public().(ed25519.PublicKey)},
+		Freshness: Freshness{Nonce: bytes.Repeat([]byte{3}, 32)},
+		Evidence:  []Entry{{Kind: KindSNP, Device: "cpu0", Body: []byte{0xa0}}},
+	}
+}
+
+func TestBindingDefinition(t *testing.T) {
+	req, rcpt, fresh := []byte("request-key"), []byte("receipt-key"), []byte("nonce")
+	want := sha512.Sum512([]byte("sworn-binding-v1request-keyreceipt-keynonce"))
+	if got := ComputeBinding(req, rcpt, fresh); got != Binding(want) {
+		t.Fatalf("binding %x, want %x", got, want)
+	}
+}
+
+func TestEpochFreshnessBytes(t *testing.T) {
+	f := Freshness{Epoch: &Epoch{NotBefore: 1, NotAfter: 2, Checkpoint: make([]byte, 32)}}
+	b := f.Bytes()
+	if !bytes.HasPrefix(b, []byte("sworn-epoch-v1")) || len(b) != len("sworn-epoch-v1")+16+32 {
+		t.Fatalf("epoch encoding %x", b)
+	}
+	if !f.Epoch.Contains(time.Unix(1, 0)) || f.Epoch.Contains(time.Unix(2, 0)) {
+		t.Fatal("epoch window is [NotBefore, NotAfter)")
+	}
+}
+
+func TestBundleRoundTrip(t *testing.T) {
+	b := testBundle(t)
+	enc, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseBundle(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc2, _ := got.Marshal()
+	if !bytes.Equal(enc, enc2) {
+		t.Fatal("re-encoding differs: encoding is not deterministic")
+	}
+	if got.Binding() != b.Binding() {
+		t.Fatal("binding changed across encoding")
+	}
+}
+
+func TestBundleErrors(t *testing.T) {
+	good, err := testBundle(t).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(*Bundle)) []byte {
+		b := testBundle(t)
+		f(b)
+		enc, err := MarshalCBOR(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "not a sworn bundle"},
+		{"not CBOR", []byte("hello"), "not a sworn bundle"},
+		{"truncated", good[:len(good)/2], "truncated or malformed"},
+		{"trailing bytes", append(bytes.Clone(good), 0), "after the CBOR item"},
+		{"oversized", make([]byte, MaxBundleSize+1), "limit"},
+		{"future version", mutate(func(b *Bundle) { b.Version = 2 }), "version 2 is not supported"},
+		{"unknown kind", mutate(func(b *Bundle) { b.Evidence[0].Kind = "sgx" }), "unknown kind \"sgx\""},
+		{"bad device", mutate(func(b *Bundle) { b.Evidence[0].Device = "CPU-0" }), "invalid device name"},
+		{"duplicate device", mutate(func(b *Bundle) { b.Evidence = append(b.Evidence, b.Evidence[0]) }), "repeats device"},
+		{"no evidence", mutate(func(b *Bundle) { b.Evidence = nil }), "no evidence"},
+		{"short nonce", mutate(func(b *Bundle) { b.Freshness.Nonce = []byte{1} }), "nonce is 1 bytes"},
+		{"bad receipt key", mutate(func(b *Bundle) { b.Keys.ReceiptKey = []byte{1} }), "receipt key"},
+		{"bad request key", mutate(func(b *Bundle) { b.Keys.RequestKey = b.Keys.RequestKey[1:] }), "request key"},
+		{"unknown KEM", mutate(func(b *Bundle) { b.Keys.RequestKEM = 0x7777 }), "unsupported HPKE KEM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseBundle(tc.data)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldRejected(t *testing.T) {
+	type extra struct {
+		Bundle
+		X int `cbor:"99,keyasint"`
+	}
+	b := testBundle(t)
+	enc, err := MarshalCBOR(extra{Bundle: *b, X: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseBundle(enc); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		steps []Step
+		want  Verdict
+	}{
+		{nil, Warning},
+		{[]Step{{Status: Pass}}, Affirming},
+		{[]Step{{Status: Pass}, {Status: Warn}}, Warning},
+		{[]Step{{Status: Pass}, {Status: Skip}}, Warning},
+		{[]Step{{Status: Pass}, {Status: Skip, Optional: true}}, Affirming},
+		{[]Step{{Status: Warn}, {Status: Fail}}, Contraindicated},
+		{[]Step{{Status: "bogus"}}, Contraindicated},
+	} {
+		s := &Section{Steps: tc.steps}
+		if got := s.Finish(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.steps, got, tc.want)
+		}
+	}
+	r := &Result{Devices: map[string]*Section{}}
+	if r.Finish() != Contraindicated {
+		t.Error("a result with no devices must be contraindicated")
+	}
+}
+
+func TestDeviceOrder(t *testing.T) {
+	r := &Result{Devices: map[string]*Section{"gpu10": {}, "gpu2": {}, "tpm0": {}, "cpu0": {}, "x0": {}}}
+	if got := strings.Join(r.DeviceNames(), ","); got != "cpu0,tpm0,gpu2,gpu10,x0" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzParseBundle(f *testing.F) {
+	good, err := testBundle(f).Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{0xa0})
+	f.Add([]byte{0xa1, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBundle(data)
+		if err != nil {
+			return
+		}
+		if _, err := b.Marshal(); err != nil {
+			t.Fatalf("a parsed bundle does not re-encode: %v", err)
+		}
+	})
+}
