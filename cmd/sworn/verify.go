@@ -37,6 +37,18 @@ the reason, and keep the verdict at best "warning".`,
 			if err != nil {
 				return err
 			}
+			var binding *attest.Binding
+			if cmd.Flags().Changed("report-data") {
+				rd, err := parseHex("--report-data", reportData)
+				if err != nil {
+					return err
+				}
+				if len(rd) > attest.BindingSize {
+					return usageErr("--report-data is %d bytes; REPORT_DATA is %d bytes", len(rd), attest.BindingSize)
+				}
+				binding = new(attest.Binding)
+				copy(binding[:], rd) // shorter values are zero-padded, as the hardware does
+			}
 			ev := &snp.Evidence{}
 			if ev.Report, err = readInput("--report", reportPath); err != nil {
 				return err
@@ -62,23 +74,8 @@ the reason, and keep the verdict at best "warning".`,
 					return usageErr("--crl %s: %v", crlPath, err)
 				}
 			}
-			var binding *attest.Binding
-			if cmd.Flags().Changed("report-data") {
-				rd, err := parseHex("--report-data", reportData)
-				if err != nil {
-					return err
-				}
-				if len(rd) > attest.BindingSize {
-					return usageErr("--report-data is %d bytes; REPORT_DATA is %d bytes", len(rd), attest.BindingSize)
-				}
-				binding = new(attest.Binding)
-				copy(binding[:], rd) // shorter values are zero-padded, as the hardware does
-			}
 			body, err := ev.Marshal()
 			if err != nil {
-				return usageErr("%v", err)
-			}
-			if _, err := snp.Parse(ev); err != nil {
 				return usageErr("%v", err)
 			}
 			r := attest.VerifyEntry(context.Background(), snp.NewVerifier(), attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body}, at, p, binding)
