@@ -1,0 +1,34 @@
+# sworn — build, test, benchmark and fuzz.
+GO       ?= go
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: build test check unit fuzz bench clean
+
+## build: the sworn binary, in bin/sworn
+build:
+	$(GO) build -o bin/sworn ./cmd/sworn
+
+## test: what CI runs — static checks, every test, and a brief run of every fuzz target
+test: check unit
+	$(MAKE) fuzz FUZZTIME=2s
+
+## check: gofmt and go vet
+check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## unit: every test
+unit:
+	$(GO) test -count=1 ./...
+
+## fuzz: every fuzz target for FUZZTIME each (default 10s)
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+## bench: every benchmark
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf bin
