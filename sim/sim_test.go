@@ -1,0 +1,130 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/policy"
+)
+
+var at = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+func simPolicy(t *testing.T, extra string) *policy.Policy {
+	t.Helper()
+	o := policy.StarterOptions{Simulated: true, SNPMeasurements: []string{hex.EncodeToString(snp.SimMeasurement[:])}}
+	data := policy.Starter(o)
+	if extra != "" {
+		data = append(bytes.Replace(data, []byte("rules: []"), []byte("rules:"), 1), extra...)
+	}
+	p, err := policy.Parse("sim", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func appraise(t *testing.T, n *Node, p *policy.Policy, nonce []byte, when time.Time) *attest.Result {
+	t.Helper()
+	return attest.Appraise(t.Context(), n.Bundle, attest.Options{At: when, Policy: p, Nonce: nonce, Verifiers: []attest.Verifier{snp.NewVerifier()}})
+}
+
+func TestBootDeterministic(t *testing.T) {
+	a, err := Boot(Options{Seed: 9, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Boot(Options{Seed: 9, At: at})
+	x, _ := a.Bundle.Marshal()
+	y, _ := b.Bundle.Marshal()
+	if !bytes.Equal(x, y) {
+		t.Fatal("same seed and time, different bundles")
+	}
+	if _, err := Boot(Options{Seed: 9}); err == nil {
+		t.Fatal("boot without a time accepted")
+	}
+}
+
+func TestPipeline(t *testing.T) {
+	n, err := Boot(Options{Seed: 1, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := appraise(t, n, simPolicy(t, ""), nil, at.Add(time.Hour))
+	if r.Verdict != attest.Affirming || !r.Simulated {
+		t.Fatalf("verdict %s simulated %v", r.Verdict, r.Simulated)
+	}
+
+	// A policy that requires a kind the bundle lacks.
+	p := simPolicy(t, "")
+	p.Require = append(p.Require, "tpm")
+	r = appraise(t, n, p, nil, at.Add(time.Hour))
+	if st := r.Policy.Step("policy.require.tpm"); st == nil || st.Status != attest.Fail || r.Verdict != attest.Contraindicated {
+		t.Fatalf("missing required tpm evidence: %+v", st)
+	}
+
+	// CEL rules over the claims.
+	r = appraise(t, n, simPolicy(t, `  - name: vmpl0
+    expr: claims.cpu0.vmpl == 0
+    message: not VMPL 0
+  - name: svn
+    expr: claims.cpu0.guest_svn >= 5
+    message: guest SVN below 5
+`), nil, at.Add(time.Hour))
+	if st := r.Policy.Step("policy.rule.vmpl0"); st == nil || st.Status != attest.Pass {
+		t.Errorf("vmpl0: %+v", st)
+	}
+	if st := r.Policy.Step("policy.rule.svn"); st == nil || st.Status != attest.Fail || st.Detail != "guest SVN below 5" {
+		t.Errorf("svn: %+v", st)
+	}
+
+	// The epoch is over: contraindicated.
+	r = appraise(t, n, simPolicy(t, ""), nil, at.Add(25*time.Hour))
+	if st := r.Bundle.Step("bundle.freshness"); st.Status != attest.Fail {
+		t.Fatalf("expired epoch: %+v", st)
+	}
+	// max_age shorter than the epoch's age.
+	p = simPolicy(t, "")
+	p.MaxAge = policy.Duration(time.Hour)
+	r = appraise(t, n, p, nil, at.Add(2*time.Hour))
+	if st := r.Bundle.Step("bundle.freshness"); st.Status != attest.Fail {
+		t.Fatalf("epoch older than max_age: %+v", st)
+	}
+	// A nonce given for a passport-mode bundle.
+	r = appraise(t, n, simPolicy(t, ""), bytes.Repeat([]byte{1}, 32), at.Add(time.Hour))
+	if st := r.Bundle.Step("bundle.freshness"); st.Status != attest.Fail {
+		t.Fatalf("nonce against an epoch bundle: %+v", st)
+	}
+}
+
+// TestSplicedEvidence moves one node's SNP evidence into another node's
+// bundle: the binding must catch it.
+func TestSplicedEvidence(t *testing.T) {
+	a, _ := Boot(Options{Seed: 1, At: at})
+	b, _ := Boot(Options{Seed: 2, At: at})
+	a.Bundle.Evidence = b.Bundle.Evidence
+	r := appraise(t, a, simPolicy(t, ""), nil, at.Add(time.Hour))
+	if st := r.Devices["cpu0"].Step("snp.binding"); st.Status != attest.Fail {
+		t.Fatalf("spliced evidence: %+v", st)
+	}
+}
+
+// TestReplayedNonce boots with one nonce and appraises with another.
+func TestReplayedNonce(t *testing.T) {
+	n, err := Boot(Options{Seed: 1, At: at, Nonce: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := appraise(t, n, simPolicy(t, ""), bytes.Repeat([]byte{7}, 32), at); r.Verdict != attest.Affirming {
+		t.Fatalf("right nonce: %s", r.Verdict)
+	}
+	// An attacker swaps in the new nonce: the binding no longer matches.
+	n.Bundle.Freshness.Nonce = bytes.Repeat([]byte{8}, 32)
+	r := appraise(t, n, simPolicy(t, ""), bytes.Repeat([]byte{8}, 32), at)
+	if st := r.Devices["cpu0"].Step("snp.binding"); st.Status != attest.Fail {
+		t.Fatalf("replayed evidence with a swapped nonce: %+v", st)
+	}
+}
