@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -175,7 +176,11 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 		if pub, ok := ek.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P384() {
 			return fail("%s certificate key is not ECDSA P-384", signerName(info.SigningKey))
 		}
-		v.store(key, window{latest(ek.NotBefore, ica.NotBefore, pr.ark.NotBefore), earliest(ek.NotAfter, ica.NotAfter, pr.ark.NotAfter)})
+		chain := []*x509.Certificate{ek, ica, pr.ark}
+		v.store(key, window{
+			slices.MaxFunc(chain, func(a, b *x509.Certificate) int { return a.NotBefore.Compare(b.NotBefore) }).NotBefore,
+			slices.MinFunc(chain, func(a, b *x509.Certificate) int { return a.NotAfter.Compare(b.NotAfter) }).NotAfter,
+		})
 	}
 	exts, err := kds.CertificateExtensions(ek, info.SigningKey)
 	if err != nil {
@@ -464,26 +469,6 @@ func signerName(s abi.ReportSigner) string {
 		return "VLEK"
 	}
 	return "VCEK"
-}
-
-func latest(ts ...time.Time) time.Time {
-	out := ts[0]
-	for _, t := range ts[1:] {
-		if t.After(out) {
-			out = t
-		}
-	}
-	return out
-}
-
-func earliest(ts ...time.Time) time.Time {
-	out := ts[0]
-	for _, t := range ts[1:] {
-		if t.Before(out) {
-			out = t
-		}
-	}
-	return out
 }
 
 func onOff(b bool) string {

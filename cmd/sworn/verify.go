@@ -56,23 +56,11 @@ the reason, and keep the verdict at best "warning".`,
 			if _, err := snp.ParseReport(ev.Report); err != nil {
 				return usageErr("--report %s: %v", reportPath, err)
 			}
-			if certsPath != "" {
-				data, err := readInput("--certs", certsPath)
-				if err != nil {
-					return err
-				}
-				if ev.Certs, err = snp.ParseCertificates(data); err != nil {
-					return usageErr("--certs %s: %v", certsPath, err)
-				}
+			if ev.Certs, err = readPEMorDER("--certs", certsPath, snp.ParseCertificates); err != nil {
+				return err
 			}
-			if crlPath != "" {
-				data, err := readInput("--crl", crlPath)
-				if err != nil {
-					return err
-				}
-				if ev.CRLs, err = snp.ParseCRLs(data); err != nil {
-					return usageErr("--crl %s: %v", crlPath, err)
-				}
+			if ev.CRLs, err = readPEMorDER("--crl", crlPath, snp.ParseCRLs); err != nil {
+				return err
 			}
 			body, err := ev.Marshal()
 			if err != nil {
@@ -163,4 +151,21 @@ func explainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy `FILE` (YAML)")
 	cmd.Flags().StringVar(&at, "at", "", "appraise at this `RFC3339` time instead of now")
 	return cmd
+}
+
+// readPEMorDER reads an optional collateral file (certificates or CRLs) and
+// returns its items as DER.
+func readPEMorDER(flag, path string, parse func([]byte) ([][]byte, error)) ([][]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := readInput(flag, path)
+	if err != nil {
+		return nil, err
+	}
+	ders, err := parse(data)
+	if err != nil {
+		return nil, usageErr("%s %s: %v", flag, path, err)
+	}
+	return ders, nil
 }
