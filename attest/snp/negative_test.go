@@ -64,6 +64,25 @@ func TestSimulatedAffirming(t *testing.T) {
 	}
 }
 
+func TestSimulatedVLEK(t *testing.T) {
+	var rd [64]byte
+	copy(rd[:], "binding")
+	e, err := NewSimVLEKChip(1, SimTCB).SimEvidence(SimReportOptions{ReportData: rd, Measurement: SimMeasurement}, simAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := appraise(t, e, simAt, simPolicy(t, ""), rd[:])
+	if r.Verdict != attest.Affirming || r.Devices["cpu0"].Claims["signer"] != "VLEK" {
+		t.Fatalf("VLEK: %s %+v", r.Verdict, r.Devices["cpu0"].FirstFailure())
+	}
+	// A VLEK presented as if it were the VCEK's chain: the VCEK is missing.
+	e.Certs[0] = NewSimChip(1, SimTCB).VCEK.Raw
+	r = appraise(t, e, simAt, simPolicy(t, ""), rd[:])
+	if st := r.Devices["cpu0"].Step("snp.signature"); st.Status != attest.Fail {
+		t.Fatalf("VLEK report with a VCEK: %+v", st)
+	}
+}
+
 func TestSimulatedDeterministic(t *testing.T) {
 	a := simEvidence(t, 7, SimReportOptions{})
 	b := simEvidence(t, 7, SimReportOptions{})

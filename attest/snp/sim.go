@@ -54,13 +54,13 @@ func simKey(label string) *ecdsa.PrivateKey {
 }
 
 type simCA struct {
-	arkKey, askKey *ecdsa.PrivateKey
+	arkKey, askKey, asvkKey *ecdsa.PrivateKey
 	roots          *Roots
 	pr             *productRoots
 }
 
 var simulatedCA = sync.OnceValue(func() *simCA {
-	ca := &simCA{arkKey: simKey("ARK-Milan"), askKey: simKey("ASK-Milan")}
+	ca := &simCA{arkKey: simKey("ARK-Milan"), askKey: simKey("ASK-Milan"), asvkKey: simKey("ASVK-Milan")}
 	name := func(cn string) pkix.Name {
 		return pkix.Name{CommonName: cn, OrganizationalUnit: []string{"SIMULATED"}, Organization: []string{"sworn"}}
 	}
@@ -78,6 +78,9 @@ var simulatedCA = sync.OnceValue(func() *simCA {
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
 	ca.pr.ask = mustCert(ask, ca.pr.ark, &ca.askKey.PublicKey, ca.arkKey)
+	asvk := *ask
+	asvk.SerialNumber, asvk.Subject = big.NewInt(3), name("SEV-VLEK-Milan (SIMULATED)")
+	ca.pr.asvk = mustCert(&asvk, ca.pr.ark, &ca.asvkKey.PublicKey, ca.arkKey)
 	ca.roots = &Roots{Simulated: true, lines: map[string]*productRoots{simProduct: ca.pr}}
 	return ca
 })
@@ -97,21 +100,30 @@ func mustCert(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, priv *ecdsa.
 // SimulatedRoots returns sworn's simulated AMD roots.
 func SimulatedRoots() *Roots { return simulatedCA().roots }
 
-// SimChip is a simulated SEV-SNP chip with its VCEK.
+// SimChip is a simulated SEV-SNP chip with its endorsement key: a VCEK,
+// or for a chip made by NewSimVLEKChip a cloud provider's VLEK.
 type SimChip struct {
 	ID   [64]byte
 	TCB  uint64
 	key  *ecdsa.PrivateKey
-	VCEK *x509.Certificate
+	VCEK *x509.Certificate // the VCEK or VLEK certificate
+	vlek bool
 }
 
 // NewSimChip returns the simulated chip of the given seed, with a VCEK
 // certified by the simulated ASK for tcb.
-func NewSimChip(seed uint64, tcb uint64) *SimChip {
+func NewSimChip(seed uint64, tcb uint64) *SimChip { return newSimChip(seed, tcb, false) }
+
+// NewSimVLEKChip returns the simulated chip of the given seed signing with
+// a VLEK certified by the simulated ASVK for tcb, as a cloud provider's
+// hosts do.
+func NewSimVLEKChip(seed uint64, tcb uint64) *SimChip { return newSimChip(seed, tcb, true) }
+
+func newSimChip(seed uint64, tcb uint64, vlek bool) *SimChip {
 	ca := simulatedCA()
-	c := &SimChip{TCB: tcb}
+	c := &SimChip{TCB: tcb, vlek: vlek}
 	c.ID = sha512.Sum512(binary.BigEndian.AppendUint64([]byte("sworn simulated chip id"), seed))
-	c.key = simKey(fmt.Sprintf("VCEK chip %x tcb %x", c.ID[:8], tcb))
+	c.key = simKey(fmt.Sprintf("VCEK chip %x tcb %x vlek %v", c.ID[:8], tcb, vlek))
 	u8 := func(v uint8) []byte { b, _ := asn1.Marshal(int(v)); return b }
 	parts := kds.DecomposeTCBVersion(kds.TCBVersion(tcb))
 	ia5, _ := asn1.MarshalWithParams("Milan-B0", "ia5")
@@ -127,16 +139,23 @@ func NewSimChip(seed uint64, tcb uint64) *SimChip {
 		{Id: kds.OidSpl7, Value: u8(parts.Spl7)},
 		{Id: kds.OidSnpSpl, Value: u8(parts.SnpSpl)},
 		{Id: kds.OidUcodeSpl, Value: u8(parts.UcodeSpl)},
-		{Id: kds.OidHwid, Value: hwid},
+	}
+	cn, issuer, issuerKey := "SEV-VCEK", ca.pr.ask, ca.askKey
+	if vlek {
+		csp, _ := asn1.MarshalWithParams("sworn simulated cloud", "ia5")
+		exts = append(exts, pkix.Extension{Id: kds.OidCspID, Value: csp})
+		cn, issuer, issuerKey = "SEV-VLEK", ca.pr.asvk, ca.asvkKey
+	} else {
+		exts = append(exts, pkix.Extension{Id: kds.OidHwid, Value: hwid})
 	}
 	serial := new(big.Int).SetBytes(c.ID[:8])
 	tmpl := &x509.Certificate{
 		SerialNumber: serial.Add(serial, big.NewInt(1)),
-		Subject:      pkix.Name{CommonName: "SEV-VCEK", OrganizationalUnit: []string{"SIMULATED"}, Organization: []string{"sworn"}},
+		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: []string{"SIMULATED"}, Organization: []string{"sworn"}},
 		NotBefore:    simValidity.from, NotAfter: simValidity.to,
 		ExtraExtensions: exts,
 	}
-	c.VCEK = mustCert(tmpl, ca.pr.ask, &c.key.PublicKey, ca.askKey)
+	c.VCEK = mustCert(tmpl, issuer, &c.key.PublicKey, issuerKey)
 	return c
 }
 
@@ -166,6 +185,9 @@ func (c *SimChip) Report(o SimReportOptions) ([]byte, error) {
 		CurrentMajor: 1, CurrentMinor: 55, CurrentBuild: 21, CommittedMajor: 1, CommittedMinor: 55, CommittedBuild: 21,
 		Cpuid1EaxFms: abi.MaskedCpuid1EaxFromSevProduct(&spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_MILAN}),
 		Signature:    z(abi.SignatureSize),
+	}
+	if c.vlek {
+		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
 	}
 	raw, err := abi.ReportToAbiBytes(r)
 	if err != nil {
@@ -212,5 +234,9 @@ func (c *SimChip) SimEvidence(o SimReportOptions, at time.Time) (*Evidence, erro
 		return nil, err
 	}
 	ca := simulatedCA()
-	return &Evidence{Report: raw, Certs: [][]byte{c.VCEK.Raw, ca.pr.ask.Raw, ca.pr.ark.Raw}, CRLs: [][]byte{crl}}, nil
+	ica := ca.pr.ask
+	if c.vlek {
+		ica = ca.pr.asvk
+	}
+	return &Evidence{Report: raw, Certs: [][]byte{c.VCEK.Raw, ica.Raw, ca.pr.ark.Raw}, CRLs: [][]byte{crl}}, nil
 }
