@@ -55,8 +55,8 @@ func simKey(label string) *ecdsa.PrivateKey {
 
 type simCA struct {
 	arkKey, askKey, asvkKey *ecdsa.PrivateKey
-	roots          *Roots
-	pr             *productRoots
+	roots                   *Roots
+	pr                      *productRoots
 }
 
 var simulatedCA = sync.OnceValue(func() *simCA {
