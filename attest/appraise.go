@@ -66,6 +66,12 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 	if env.Policy == nil {
 		env.Policy = policy.Default()
 	}
+	if err := b.Validate(); err != nil {
+		r.Bundle = &Section{}
+		r.Bundle.Add("bundle.parse", Fail, "%v", err)
+		r.Finish()
+		return r
+	}
 	r.Bundle = appraiseBundle(b, opts, env)
 	env.Binding = b.Binding()
 
