@@ -398,3 +398,43 @@ func certNames(db *pb.Database) []string {
 	}
 	return out
 }
+
+// ComputePCRs replays an event log by itself, without a quote: the PCR
+// values of one bank that the log claims. They are untrusted until a quote
+// covers them; sworn measure eventlog prints them.
+func ComputePCRs(raw []byte, bank Alg) (map[int][]byte, error) {
+	if len(raw) > MaxEventLogSize {
+		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+	}
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
+	}
+	el, err := parseLog(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int][]byte{}
+	for seq, e := range el.Events(register.HashAlg(bank)) {
+		if e.Type == evNoAction {
+			if e.Index == 0 && len(e.Data) == 17 && strings.HasPrefix(string(e.Data), "StartupLocality") {
+				v := make([]byte, h.Size())
+				v[len(v)-1] = e.Data[16]
+				out[0] = v
+			}
+			continue
+		}
+		if len(e.Digest) != h.Size() {
+			return nil, fmt.Errorf("event #%d on PCR %d has no %s digest: the log does not record this bank", seq, e.Index, bank)
+		}
+		cur, ok := out[e.Index]
+		if !ok {
+			cur = make([]byte, h.Size())
+		}
+		d := h.New()
+		d.Write(cur)
+		d.Write(e.Digest)
+		out[e.Index] = d.Sum(nil)
+	}
+	return out, nil
+}

@@ -17,7 +17,8 @@ const EvidenceVersion = 1
 // establishes trust in the AK.
 type Evidence struct {
 	Version uint `cbor:"1,keyasint"`
-	// AK is the attestation key's TPMT_PUBLIC.
+	// AK is the attestation key: its TPMT_PUBLIC (or, for keys taken from
+	// elsewhere, a PEM public key).
 	AK []byte `cbor:"2,keyasint"`
 	// Quotes are TPM2_Quote results, each with the PCR values it covers.
 	Quotes []Quote `cbor:"3,keyasint"`

@@ -540,3 +540,25 @@ func (pq *ParsedQuote) CheckPCRDigest() error {
 
 // ExtraData returns the quote's qualifying data (the nonce or binding).
 func (pq *ParsedQuote) ExtraData() []byte { return pq.Attest.ExtraData.Buffer }
+
+// SplitPCRValues splits PCR values written as tpm2_quote -o does by
+// default (the selected values concatenated, bank by bank in selection
+// order, each bank in ascending index order) along the quote's selection.
+func SplitPCRValues(pq *ParsedQuote, data []byte) ([]PCR, error) {
+	var out []PCR
+	off := 0
+	for _, b := range pq.Banks {
+		n := b.Hash().Size()
+		for _, i := range pq.Selected[b] {
+			if off+n > len(data) {
+				return nil, fmt.Errorf("PCR values end at %d bytes, before PCR %s:%d; the quote selects more PCRs than the file holds", len(data), b, i)
+			}
+			out = append(out, PCR{b, uint8(i), slices.Clone(data[off : off+n])})
+			off += n
+		}
+	}
+	if off != len(data) {
+		return nil, fmt.Errorf("PCR values are %d bytes, but the quote's selection needs %d: not the values of this quote (tpm2_quote -o, default format)", len(data), off)
+	}
+	return out, nil
+}
