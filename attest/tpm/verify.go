@@ -547,8 +547,8 @@ func matchAlternative(a policy.Alternative, quoted PCRs, bank Alg, lc *LogClaims
 	if len(a.PCR11) > 0 && !bytes.Equal(quoted[bank][11], a.PCR11) {
 		return fmt.Sprintf("PCR %s:11 is %x, not %x", bank, quoted[bank][11], []byte(a.PCR11))
 	}
-	if a.Cmdline != "" && strings.TrimRight(lc.KernelCmdline, "\x00") != a.Cmdline {
-		return fmt.Sprintf("kernel command line is %q", lc.KernelCmdline)
+	if a.Cmdline != "" && !lc.cmdlineIs(a.Cmdline) {
+		return fmt.Sprintf("kernel command line is %q (and no UKI .cmdline section with that content was measured)", lc.KernelCmdline)
 	}
 	if a.SecureBoot != nil && (lc.SecureBoot == nil || lc.SecureBoot.Enabled != *a.SecureBoot) {
 		return fmt.Sprintf("Secure Boot is not %v", *a.SecureBoot)
@@ -562,4 +562,16 @@ func matchAlternative(a policy.Alternative, quoted PCRs, bank Alg, lc *LogClaims
 		return fmt.Sprintf("node software %x was not measured into PCR %d", []byte(a.NodeSoftware), NodePCR)
 	}
 	return ""
+}
+
+// cmdlineIs reports whether the booted command line is want: as logged
+// (GRUB, PCR 12) or as the UKI's .cmdline section measured into PCR 11.
+func (c *LogClaims) cmdlineIs(want string) bool {
+	if strings.TrimRight(c.KernelCmdline, "\x00") == want {
+		return true
+	}
+	h := c.hash.New()
+	h.Write([]byte(want))
+	d := hex.EncodeToString(h.Sum(nil))
+	return slices.ContainsFunc(c.UKI, func(s UKISection) bool { return s.Name == ".cmdline" && s.Digest == d })
 }
