@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -559,6 +560,81 @@ func SplitPCRValues(pq *ParsedQuote, data []byte) ([]PCR, error) {
 	}
 	if off != len(data) {
 		return nil, fmt.Errorf("PCR values are %d bytes, but the quote's selection needs %d: not the values of this quote (tpm2_quote -o, default format)", len(data), off)
+	}
+	return out, nil
+}
+
+// tpm2-tools' "serialized" PCR file (tpm2_quote -o, the default format):
+// the TPML_PCR_SELECTION struct as laid out in memory (little endian, 16
+// selections of 8 bytes), a uint32 count, then that many TPML_DIGEST
+// structs (uint32 count + 8 TPM2B_DIGESTs of 2+64 bytes).
+const (
+	tt2SelSize    = 4 + 16*8
+	tt2DigestList = 4 + 8*(2+64)
+)
+
+// ParseToolsPCRs reads PCR values in tpm2-tools' serialized format (what
+// tpm2_quote -o writes by default) or, failing that, as the selected values
+// concatenated (tpm2_quote -F values), along the quote's selection.
+func ParseToolsPCRs(pq *ParsedQuote, data []byte) ([]PCR, error) {
+	if len(data) >= tt2SelSize+4 && (len(data)-tt2SelSize-4)%tt2DigestList == 0 {
+		var flat []byte
+		n := int(binary.LittleEndian.Uint32(data[tt2SelSize:]))
+		if n*tt2DigestList == len(data)-tt2SelSize-4 {
+			for l := range n {
+				off := tt2SelSize + 4 + l*tt2DigestList
+				cnt := int(binary.LittleEndian.Uint32(data[off:]))
+				if cnt > 8 {
+					return nil, fmt.Errorf("serialized PCR file: digest list %d has %d entries (at most 8)", l, cnt)
+				}
+				for d := range cnt {
+					p := off + 4 + d*66
+					size := int(binary.LittleEndian.Uint16(data[p:]))
+					if size > 64 {
+						return nil, fmt.Errorf("serialized PCR file: digest size %d", size)
+					}
+					flat = append(flat, data[p+2:p+2+size]...)
+				}
+			}
+			return SplitPCRValues(pq, flat)
+		}
+	}
+	return SplitPCRValues(pq, data)
+}
+
+// SerializeToolsPCRs writes PCR values in tpm2-tools' serialized format,
+// for tpm2_checkquote -f.
+func SerializeToolsPCRs(pq *ParsedQuote) ([]byte, error) {
+	out := make([]byte, tt2SelSize+4)
+	binary.LittleEndian.PutUint32(out, uint32(len(pq.Banks)))
+	var digests [][]byte
+	for k, b := range pq.Banks {
+		if k >= 16 {
+			return nil, errors.New("more than 16 banks")
+		}
+		e := out[4+8*k:]
+		binary.LittleEndian.PutUint16(e, uint16(b))
+		e[2] = 3
+		for _, i := range pq.Selected[b] {
+			e[3+i/8] |= 1 << (i % 8)
+			v, ok := pq.Values[b][i]
+			if !ok {
+				return nil, fmt.Errorf("PCR %s:%d value is missing", b, i)
+			}
+			digests = append(digests, v)
+		}
+	}
+	lists := (len(digests) + 7) / 8
+	binary.LittleEndian.PutUint32(out[tt2SelSize:], uint32(lists))
+	for l := range lists {
+		lst := make([]byte, tt2DigestList)
+		chunk := digests[l*8 : min(len(digests), l*8+8)]
+		binary.LittleEndian.PutUint32(lst, uint32(len(chunk)))
+		for d, v := range chunk {
+			binary.LittleEndian.PutUint16(lst[4+d*66:], uint16(len(v)))
+			copy(lst[4+d*66+2:], v)
+		}
+		out = append(out, lst...)
 	}
 	return out, nil
 }

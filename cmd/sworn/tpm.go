@@ -160,7 +160,7 @@ func evidenceFromFiles(quote, sig, ak, pcrs string) (*tpm.Evidence, error) {
 			if err := json.Unmarshal(data, &vals); err != nil {
 				return nil, usageErr("--pcrs %s: %v", pcrs, err)
 			}
-		} else if vals, err = tpm.SplitPCRValues(pq, data); err != nil {
+		} else if vals, err = tpm.ParseToolsPCRs(pq, data); err != nil {
 			return nil, usageErr("--pcrs %s: %v", pcrs, err)
 		}
 	}
