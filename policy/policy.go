@@ -50,6 +50,8 @@ type Policy struct {
 	SNP SNP `yaml:"snp"`
 	// Rules are CEL expressions over the claims, each with its message.
 	Rules []Rule `yaml:"rules"`
+	// TPM holds the TPM / vTPM measured-boot checks.
+	TPM TPM `yaml:"tpm"`
 
 	rules []*compiledRule
 }
@@ -207,6 +209,9 @@ func (p *Policy) check() error {
 	}
 	if p.SNP.VMPL != nil && (*p.SNP.VMPL < 0 || *p.SNP.VMPL > 3) {
 		return fmt.Errorf("snp.vmpl is %d; it must be 0 to 3", *p.SNP.VMPL)
+	}
+	if err := p.TPM.check(); err != nil {
+		return err
 	}
 	return p.compileRules()
 }

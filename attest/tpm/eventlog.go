@@ -1,0 +1,440 @@
+package tpm
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/google/go-eventlog/extract"
+	pb "github.com/google/go-eventlog/proto/state"
+	"github.com/google/go-eventlog/register"
+	"github.com/google/go-eventlog/tcg"
+)
+
+// TCG event types this package reads (TCG PC Client PFP, §10.4.1).
+const (
+	evNoAction        = 0x00000003
+	evSeparator       = 0x00000004
+	evAction          = 0x00000005
+	evEventTag        = 0x00000006
+	evIPL             = 0x0000000d
+	evEFIBootServices = 0x80000003
+	evEFIAction       = 0x80000007
+)
+
+// NodePCR is the PCR into which sworn's node software measures itself
+// before it creates its keys: PCR 15, which is not resettable, is not used
+// by firmware or bootloaders, and which systemd uses only for
+// machine-id/file-system identity after the initrd (sworn node images do not
+// enable those measurements). See docs/tpm.md.
+const NodePCR = 15
+
+// NodeEventPrefix starts the data of the node software's own measurement
+// event: an EV_IPL event on NodePCR whose data is
+// "sworn-node-v1 sha256:<hex digest of the node binary>" and whose digest in
+// every bank is the hash of that data.
+const NodeEventPrefix = "sworn-node-v1 sha256:"
+
+// NodeEventData returns the event data of the node software's measurement
+// of a binary with the given SHA-256 digest.
+func NodeEventData(binarySHA256 []byte) []byte {
+	return []byte(NodeEventPrefix + hex.EncodeToString(binarySHA256))
+}
+
+// Event is a verified event of a replayed log, as claims show it.
+type Event struct {
+	Seq    int    `json:"seq"`
+	PCR    int    `json:"pcr"`
+	Type   string `json:"type"`
+	Digest string `json:"digest"`
+	Data   string `json:"data,omitempty"`
+}
+
+// UKISection is one UKI section that systemd-stub measured into PCR 11.
+type UKISection struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// LogClaims are what the replayed event log says about the boot. Only
+// events that replayed to quoted PCR values contribute.
+type LogClaims struct {
+	Bank          string        `json:"bank"`
+	Events        int           `json:"events"`
+	SecureBoot    *SecureBoot   `json:"secure_boot,omitempty"`
+	EFIApps       []string      `json:"efi_apps,omitempty"`
+	KernelCmdline string        `json:"kernel_cmdline,omitempty"`
+	UKI           []UKISection  `json:"uki,omitempty"`
+	PCR12         []Event       `json:"pcr12,omitempty"`
+	PCR13         []Event       `json:"pcr13,omitempty"`
+	NodeSoftware  []string      `json:"node_software,omitempty"`
+	Platform      string        `json:"platform,omitempty"`
+	Notes         []string      `json:"notes,omitempty"`
+	verified      []tcg.Event   // the verified events
+	hash          crypto.Hash   // the bank's hash
+	perPCR        map[int][]int // event sequence numbers per PCR
+}
+
+// SecureBoot is the Secure Boot state the log records (PCR 7).
+type SecureBoot struct {
+	Enabled   bool     `json:"enabled"`
+	PK        []string `json:"pk,omitempty"`
+	KEK       []string `json:"kek,omitempty"`
+	DB        []string `json:"db,omitempty"`
+	DBHashes  int      `json:"db_hashes"`
+	DBXCerts  []string `json:"dbx_certs,omitempty"`
+	DBXHashes int      `json:"dbx_hashes"`
+	Authority []string `json:"authority,omitempty"`
+}
+
+// ReplayError says which PCRs the event log does not reproduce, and, where
+// it can tell, which event is at fault.
+type ReplayError struct {
+	Bank Alg
+	PCRs []int
+	// Details has one sentence per PCR.
+	Details []string
+}
+
+func (e *ReplayError) Error() string {
+	return fmt.Sprintf("event log does not replay to the quoted %s PCRs %v: %s", e.Bank, e.PCRs, strings.Join(e.Details, "; "))
+}
+
+// ReplayEventLog parses a TCG PC Client crypto-agile event log with
+// go-eventlog, replays it against the given (quoted) PCR values of one
+// bank, and extracts claims from the events that replayed. A PCR whose
+// replay differs is a *ReplayError naming the PCR and, where possible, the
+// event.
+func ReplayEventLog(raw []byte, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("event log is empty")
+	}
+	if len(raw) > MaxEventLogSize {
+		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+	}
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
+	}
+	el, err := parseLog(raw)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, 0, len(pcrs))
+	for i := range pcrs {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	mrs := make([]register.MR, 0, len(idx))
+	for _, i := range idx {
+		mrs = append(mrs, register.PCR{Index: i, Digest: pcrs[i], DigestAlg: h})
+	}
+	events, err := safeVerify(el, mrs)
+	if err != nil {
+		var re tcg.ReplayError
+		if errors.As(err, &re) {
+			return nil, diagnose(el, bank, pcrs, re.InvalidMRs)
+		}
+		return nil, fmt.Errorf("event log replay: %v", err)
+	}
+	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: h, perPCR: map[int][]int{}}
+	for _, e := range events {
+		c.perPCR[e.Index] = append(c.perPCR[e.Index], int(e.Num()))
+	}
+	if err := c.extract(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseLog(raw []byte) (el *tcg.EventLog, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			el, err = nil, fmt.Errorf("event log is malformed (%v)", r)
+		}
+	}()
+	el, err = tcg.ParseEventLog(raw, tcg.ParseOpts{})
+	if err != nil {
+		return nil, fmt.Errorf("event log is not a TCG PC Client event log: %v", err)
+	}
+	return el, nil
+}
+
+func safeVerify(el *tcg.EventLog, mrs []register.MR) (ev []tcg.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, err = nil, fmt.Errorf("event log is malformed (%v)", r)
+		}
+	}()
+	return el.Verify(mrs)
+}
+
+// diagnose replays each failing PCR by itself to say what went wrong.
+func diagnose(el *tcg.EventLog, bank Alg, pcrs map[int][]byte, bad []int) *ReplayError {
+	slices.Sort(bad)
+	re := &ReplayError{Bank: bank, PCRs: bad}
+	h := bank.Hash()
+	all := el.Events(register.HashAlg(bank))
+	for _, i := range bad {
+		var replay []byte
+		var suspect []string
+		n, missing := 0, 0
+		for seq, e := range all {
+			if e.Index != i || e.Type == evNoAction {
+				continue
+			}
+			n++
+			if len(e.Digest) != h.Size() {
+				missing++
+				continue
+			}
+			if replay == nil {
+				replay = make([]byte, h.Size())
+			}
+			hh := h.New()
+			hh.Write(replay)
+			hh.Write(e.Digest)
+			replay = hh.Sum(nil)
+			if digestOfData(uint32(e.Type), i) {
+				d := h.New()
+				d.Write(e.Data)
+				if !bytes.Equal(d.Sum(nil), e.Digest) {
+					suspect = append(suspect, fmt.Sprintf("event #%d (%s) has a digest that is not the hash of its data", seq, typeName(uint32(e.Type))))
+				}
+			}
+		}
+		var msg string
+		switch {
+		case missing > 0:
+			msg = fmt.Sprintf("PCR %d: %d of its %d events carry no %s digest", i, missing, n, bank)
+		case n == 0:
+			msg = fmt.Sprintf("PCR %d: the quote says %s, but the log has no event for it", i, hex.EncodeToString(pcrs[i]))
+		default:
+			msg = fmt.Sprintf("PCR %d: its %d events replay to %s, but the quote says %s", i, n, hex.EncodeToString(replay), hex.EncodeToString(pcrs[i]))
+			if len(suspect) > 0 {
+				msg += " (" + strings.Join(suspect, ", ") + ")"
+			} else {
+				msg += " (an event on this PCR was altered, removed or added, or the PCR was extended beyond the log)"
+			}
+		}
+		re.Details = append(re.Details, msg)
+	}
+	return re
+}
+
+// digestOfData reports whether an event of this type on this PCR must have
+// the hash of its data as its digest.
+func digestOfData(typ uint32, pcr int) bool {
+	switch typ {
+	case evSeparator, evEFIAction:
+		return true
+	case evIPL:
+		return pcr == NodePCR || pcr == 12 || pcr == 13
+	}
+	return false
+}
+
+func typeName(t uint32) string {
+	if n, ok := tcg.EventType(t).KnownName(); ok {
+		return n
+	}
+	return fmt.Sprintf("type 0x%08x", t)
+}
+
+func (c *LogClaims) note(format string, args ...any) {
+	c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
+}
+
+func (c *LogClaims) extract() error {
+	events := c.verified
+	if p, err := extract.PlatformState(c.hash, events); err == nil && p != nil {
+		if v := p.GetScrtmVersionId(); len(v) > 0 {
+			c.Platform = printable(v)
+		} else if g := p.GetGceVersion(); g != 0 {
+			c.Platform = fmt.Sprintf("GCE virtual firmware %d", g)
+		}
+	}
+	if sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true}); err != nil {
+		c.note("Secure Boot state not extracted: %v", err)
+	} else if sb != nil {
+		s := &SecureBoot{Enabled: sb.GetEnabled()}
+		s.PK = certNames(sb.GetPk())
+		s.KEK = certNames(sb.GetKek())
+		s.DB = certNames(sb.GetDb())
+		s.DBHashes = len(sb.GetDb().GetHashes())
+		s.DBXCerts = certNames(sb.GetDbx())
+		s.DBXHashes = len(sb.GetDbx().GetHashes())
+		s.Authority = certNames(sb.GetAuthority())
+		c.SecureBoot = s
+	}
+	if efi, err := extract.EfiState(c.hash, events, extract.TPMRegisterConfig, extract.Opts{AllowEFIAppBeforeCallingEvent: true}); err != nil {
+		c.note("EFI applications not extracted: %v", err)
+	} else if efi != nil {
+		for _, a := range efi.GetApps() {
+			c.EFIApps = append(c.EFIApps, hex.EncodeToString(a.GetDigest()))
+		}
+	}
+	if grub, err := extract.GrubStateFromTPMLog(c.hash, events); err == nil && grub != nil && len(grub.GetCommands()) > 0 {
+		if k, err := extract.LinuxKernelStateFromGRUB(grub); err == nil {
+			c.KernelCmdline = k.GetCommandLine()
+		}
+	}
+	// systemd-stub: PCR 11 pairs (name, contents), PCR 12/13 loads, and
+	// sworn's node measurement on PCR 15.
+	var pending *UKISection
+	for _, e := range events {
+		t := uint32(e.Type)
+		switch {
+		case e.Index == 11 && t == evIPL:
+			name, ok := utf16z(e.Data)
+			if !ok {
+				c.note("PCR 11 event #%d has data that is not a UTF-16 section name", e.Num())
+				continue
+			}
+			nh := c.hash.New()
+			nh.Write([]byte(name))
+			nh.Write([]byte{0})
+			if pending == nil && bytes.Equal(nh.Sum(nil), e.Digest) {
+				pending = &UKISection{Name: name}
+				continue
+			}
+			if pending == nil || pending.Name != name {
+				return fmt.Errorf("PCR 11 event #%d measures UKI section %q without its name event first: the log is not what systemd-stub writes", e.Num(), name)
+			}
+			pending.Digest = hex.EncodeToString(e.Digest)
+			c.UKI = append(c.UKI, *pending)
+			pending = nil
+		case (e.Index == 12 || e.Index == 13) && (t == evIPL || t == evEventTag):
+			ev := Event{Seq: int(e.Num()), PCR: e.Index, Type: typeName(t), Digest: hex.EncodeToString(e.Digest)}
+			if s, ok := utf16z(e.Data); ok {
+				ev.Data = s
+			} else {
+				ev.Data = printable(e.Data)
+			}
+			if t == evIPL && e.Index == 12 {
+				d := c.hash.New()
+				d.Write(e.Data)
+				if bytes.Equal(d.Sum(nil), e.Digest) && ev.Data != "" {
+					c.KernelCmdline = ev.Data
+				}
+			}
+			if e.Index == 12 {
+				c.PCR12 = append(c.PCR12, ev)
+			} else {
+				c.PCR13 = append(c.PCR13, ev)
+			}
+		case e.Index == NodePCR && t == evIPL && bytes.HasPrefix(e.Data, []byte(NodeEventPrefix)):
+			d := c.hash.New()
+			d.Write(e.Data)
+			if !bytes.Equal(d.Sum(nil), e.Digest) {
+				return fmt.Errorf("PCR %d event #%d (node software measurement) has a digest that is not the hash of its data %q: the event data was altered", NodePCR, e.Num(), e.Data)
+			}
+			v := strings.TrimPrefix(string(e.Data), NodeEventPrefix)
+			if b, err := hex.DecodeString(v); err != nil || len(b) != sha256.Size {
+				return fmt.Errorf("PCR %d event #%d: node software measurement %q is not a SHA-256 digest", NodePCR, e.Num(), v)
+			}
+			c.NodeSoftware = append(c.NodeSoftware, v)
+		}
+	}
+	if pending != nil {
+		c.note("PCR 11: section %s was named but its contents were not measured", pending.Name)
+	}
+	return nil
+}
+
+// utf16z decodes UTF-16LE text with an optional terminating NUL.
+func utf16z(b []byte) (string, bool) {
+	if len(b) < 2 || len(b)%2 != 0 || len(b) > 1<<16 {
+		return "", false
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	for len(u) > 0 && u[len(u)-1] == 0 {
+		u = u[:len(u)-1]
+	}
+	for _, r := range u {
+		if r == 0 || (r < 0x20 && r != '\t' && r != '\n') {
+			return "", false
+		}
+	}
+	return string(utf16.Decode(u)), true
+}
+
+func printable(b []byte) string {
+	b = bytes.TrimRight(b, "\x00")
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return hex.EncodeToString(b)
+		}
+	}
+	return string(b)
+}
+
+// certNames names each certificate of a Secure Boot database: its subject
+// and the SHA-256 of its DER, or the well-known name go-eventlog gives it.
+func certNames(db *pb.Database) []string {
+	var out []string
+	for _, c := range db.GetCerts() {
+		if der := c.GetDer(); der != nil {
+			d := sha256.Sum256(der)
+			name := "unparsable certificate"
+			if cert, err := x509.ParseCertificate(der); err == nil {
+				name = cert.Subject.String()
+			}
+			out = append(out, fmt.Sprintf("%s (sha256:%s)", name, hex.EncodeToString(d[:])))
+			continue
+		}
+		out = append(out, c.GetWellKnown().String())
+	}
+	return out
+}
+
+// ComputePCRs replays an event log by itself, without a quote: the PCR
+// values of one bank that the log claims. They are untrusted until a quote
+// covers them; sworn measure eventlog prints them.
+func ComputePCRs(raw []byte, bank Alg) (map[int][]byte, error) {
+	if len(raw) > MaxEventLogSize {
+		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+	}
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
+	}
+	el, err := parseLog(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int][]byte{}
+	for seq, e := range el.Events(register.HashAlg(bank)) {
+		if e.Type == evNoAction {
+			if e.Index == 0 && len(e.Data) == 17 && strings.HasPrefix(string(e.Data), "StartupLocality") {
+				v := make([]byte, h.Size())
+				v[len(v)-1] = e.Data[16]
+				out[0] = v
+			}
+			continue
+		}
+		if len(e.Digest) != h.Size() {
+			return nil, fmt.Errorf("event #%d on PCR %d has no %s digest: the log does not record this bank", seq, e.Index, bank)
+		}
+		cur, ok := out[e.Index]
+		if !ok {
+			cur = make([]byte, h.Size())
+		}
+		d := h.New()
+		d.Write(cur)
+		d.Write(e.Digest)
+		out[e.Index] = d.Sum(nil)
+	}
+	return out, nil
+}
