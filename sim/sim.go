@@ -17,6 +17,8 @@ import (
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
 )
 
 // DefaultEpoch is the validity of a passport-mode bundle.
@@ -33,6 +35,11 @@ type Options struct {
 	Nonce []byte
 	// Epoch is the validity of a passport-mode bundle (DefaultEpoch if zero).
 	Epoch time.Duration
+	// NoTPM leaves the vTPM out: the SEV-SNP report then carries the binding
+	// in REPORT_DATA itself. With the vTPM, the quote's TPMS_CLOCK_INFO
+	// comes from the simulator's running clock, so only a bundle without
+	// it is byte-for-byte the same for the same seed and time.
+	NoTPM bool
 }
 
 // Node is a simulated node after boot: its bundle, and the private keys a
@@ -48,7 +55,10 @@ var RequestKEM = hpke.MLKEM768X25519()
 
 // Boot simulates a node's boot: it derives the node's keys from the seed,
 // binds them to the freshness, and collects evidence from the simulated
-// CPU TEE.
+// devices. The node is shaped like an Azure confidential VM: a vTPM whose
+// attestation key the paravisor puts, with the binding, in the runtime data
+// of an HCL report, whose SEV-SNP REPORT_DATA binds that runtime data; the
+// vTPM quotes a synthetic UEFI + UKI boot over the binding.
 func Boot(o Options) (*Node, error) {
 	if o.At.IsZero() {
 		return nil, fmt.Errorf("sim: boot time is required")
@@ -87,9 +97,32 @@ func Boot(o Options) (*Node, error) {
 	}
 	binding := b.Binding()
 
-	var rd [64]byte
-	copy(rd[:], binding[:])
-	ev, err := snp.NewSimChip(o.Seed, snp.SimTCB).SimEvidence(snp.SimReportOptions{ReportData: rd, Measurement: snp.SimMeasurement}, o.At)
+	chip := snp.NewSimChip(o.Seed, snp.SimTCB)
+	var ev *snp.Evidence
+	var vtpmEntry *attest.Entry
+	if o.NoTPM {
+		var rd [64]byte
+		copy(rd[:], binding[:])
+		ev, err = chip.SimEvidence(snp.SimReportOptions{ReportData: rd, Measurement: snp.SimMeasurement}, o.At)
+	} else {
+		// The vTPM boots the simulated UKI and quotes its PCRs over the
+		// binding; the paravisor puts the AK and the binding in the HCL
+		// runtime data, which the SEV-SNP report binds.
+		vtpm, err := tpmsim.Run(tpmsim.Options{Seed: int64(o.Seed), Binding: binding})
+		if err != nil {
+			return nil, fmt.Errorf("sim: vTPM: %v", err)
+		}
+		ak, err := tpm.ParseAK(vtpm.Evidence.AK)
+		if err != nil {
+			return nil, fmt.Errorf("sim: vTPM: %v", err)
+		}
+		runtime, err := snp.NewRuntimeData(ak.Key, binding[:])
+		if err != nil {
+			return nil, fmt.Errorf("sim: %v", err)
+		}
+		vtpmEntry = &vtpm.Entry
+		ev, err = chip.SimHCLEvidence(snp.SimReportOptions{Measurement: snp.SimMeasurement}, runtime, o.At)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sim: SEV-SNP: %v", err)
 	}
@@ -98,8 +131,16 @@ func Boot(o Options) (*Node, error) {
 		return nil, err
 	}
 	b.Evidence = append(b.Evidence, attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body})
+	if vtpmEntry != nil {
+		b.Evidence = append(b.Evidence, *vtpmEntry)
+	}
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
 	return &Node{Bundle: b, RequestKey: reqKey, ReceiptKey: rcptKey}, nil
 }
+
+// Reference returns the reference values of the simulated node software:
+// what a release of it would publish, and what a policy for simulated
+// nodes expects.
+func Reference() (*tpmsim.Reference, error) { return tpmsim.ComputeReference(tpmsim.Options{}) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -15,7 +16,17 @@ var at = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
 func simPolicy(t *testing.T, extra string) *policy.Policy {
 	t.Helper()
-	o := policy.StarterOptions{Simulated: true, SNPMeasurements: []string{hex.EncodeToString(snp.SimMeasurement[:])}}
+	ref, err := Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := policy.StarterOptions{
+		Simulated: true, SNPMeasurements: []string{hex.EncodeToString(snp.SimMeasurement[:])}, Require: []string{"snp", "tpm"},
+		UKI: &policy.StarterUKI{
+			Name: "sim", Cmdline: ref.Cmdline, Digest: hex.EncodeToString(ref.UKIDigest[tpm.SHA384]),
+			PCR11: hex.EncodeToString(ref.PCR11[tpm.SHA384]), NodeSoftware: hex.EncodeToString(ref.NodeSoftware),
+		},
+	}
 	data := policy.Starter(o)
 	if extra != "" {
 		data = append(bytes.Replace(data, []byte("rules: []"), []byte("rules:"), 1), extra...)
@@ -29,15 +40,15 @@ func simPolicy(t *testing.T, extra string) *policy.Policy {
 
 func appraise(t *testing.T, n *Node, p *policy.Policy, nonce []byte, when time.Time) *attest.Result {
 	t.Helper()
-	return attest.Appraise(t.Context(), n.Bundle, attest.Options{At: when, Policy: p, Nonce: nonce, Verifiers: []attest.Verifier{snp.NewVerifier()}})
+	return attest.Appraise(t.Context(), n.Bundle, attest.Options{At: when, Policy: p, Nonce: nonce, Verifiers: []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier()}})
 }
 
 func TestBootDeterministic(t *testing.T) {
-	a, err := Boot(Options{Seed: 9, At: at})
+	a, err := Boot(Options{Seed: 9, At: at, NoTPM: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Boot(Options{Seed: 9, At: at})
+	b, _ := Boot(Options{Seed: 9, At: at, NoTPM: true})
 	x, _ := a.Bundle.Marshal()
 	y, _ := b.Bundle.Marshal()
 	if !bytes.Equal(x, y) {
@@ -59,9 +70,11 @@ func TestPipeline(t *testing.T) {
 	}
 
 	// A policy that requires a kind the bundle lacks.
-	p := simPolicy(t, "")
-	p.Require = append(p.Require, "tpm")
-	r = appraise(t, n, p, nil, at.Add(time.Hour))
+	noTPM, err := Boot(Options{Seed: 1, At: at, NoTPM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = appraise(t, noTPM, simPolicy(t, ""), nil, at.Add(time.Hour))
 	if st := r.Policy.Step("policy.require.tpm"); st == nil || st.Status != attest.Fail || r.Verdict != attest.Contraindicated {
 		t.Fatalf("missing required tpm evidence: %+v", st)
 	}
@@ -87,7 +100,7 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("expired epoch: %+v", st)
 	}
 	// max_age shorter than the epoch's age.
-	p = simPolicy(t, "")
+	p := simPolicy(t, "")
 	p.MaxAge = policy.Duration(time.Hour)
 	r = appraise(t, n, p, nil, at.Add(2*time.Hour))
 	if st := r.Bundle.Step("bundle.freshness"); st.Status != attest.Fail {
@@ -105,10 +118,22 @@ func TestPipeline(t *testing.T) {
 func TestSplicedEvidence(t *testing.T) {
 	a, _ := Boot(Options{Seed: 1, At: at})
 	b, _ := Boot(Options{Seed: 2, At: at})
-	a.Bundle.Evidence = b.Bundle.Evidence
-	r := appraise(t, a, simPolicy(t, ""), nil, at.Add(time.Hour))
+	// The whole evidence of another node.
+	spliced := *a.Bundle
+	spliced.Evidence = b.Bundle.Evidence
+	r := appraise(t, &Node{Bundle: &spliced}, simPolicy(t, ""), nil, at.Add(time.Hour))
 	if st := r.Devices["cpu0"].Step("snp.binding"); st.Status != attest.Fail {
 		t.Fatalf("spliced evidence: %+v", st)
+	}
+	if st := r.Devices["tpm0"].Step("tpm.quote"); st.Status != attest.Fail {
+		t.Fatalf("spliced vTPM quote: %+v", st)
+	}
+	// Only the vTPM of another node: its AK is not the one cpu0 vouches
+	// for, and its quote is over another binding.
+	spliced.Evidence = []attest.Entry{a.Bundle.Evidence[0], b.Bundle.Evidence[1]}
+	r = appraise(t, &Node{Bundle: &spliced}, simPolicy(t, ""), nil, at.Add(time.Hour))
+	if st := r.Devices["tpm0"].Step("tpm.quote"); st == nil || st.Status != attest.Fail {
+		t.Fatalf("spliced vTPM quote: %+v", r.Devices["tpm0"].Steps)
 	}
 }
 

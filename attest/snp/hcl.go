@@ -2,6 +2,10 @@ package snp
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -52,13 +56,17 @@ type RuntimeData struct {
 	UserData        string         `json:"user-data"`
 }
 
-// JWK is an RSA JSON Web Key as the HCL writes it.
+// JWK is a JSON Web Key (RFC 7517) as the HCL writes it: RSA (n, e), or
+// for sworn's simulated paravisor an EC key (crv, x, y).
 type JWK struct {
 	KID    string   `json:"kid"`
-	KeyOps []string `json:"key_ops"`
+	KeyOps []string `json:"key_ops,omitempty"`
 	KTY    string   `json:"kty"`
-	E      string   `json:"e"`
-	N      string   `json:"n"`
+	E      string   `json:"e,omitempty"`
+	N      string   `json:"n,omitempty"`
+	Crv    string   `json:"crv,omitempty"`
+	X      string   `json:"x,omitempty"`
+	Y      string   `json:"y,omitempty"`
 }
 
 // IsHCLReport reports whether data starts like an Azure HCL report.
@@ -127,8 +135,8 @@ func (h *HCLReport) UserData() ([]byte, error) {
 }
 
 // AKPublic returns the vTPM attestation key (kid "HCLAkPub") from the
-// runtime data.
-func (h *HCLReport) AKPublic() (*rsa.PublicKey, error) {
+// runtime data: an *rsa.PublicKey (Azure) or an *ecdsa.PublicKey.
+func (h *HCLReport) AKPublic() (crypto.PublicKey, error) {
 	var found *JWK
 	for i, k := range h.Runtime.Keys {
 		if k.KID == "HCLAkPub" {
@@ -141,9 +149,42 @@ func (h *HCLReport) AKPublic() (*rsa.PublicKey, error) {
 	if found == nil {
 		return nil, errors.New("HCL runtime data has no HCLAkPub key")
 	}
-	if found.KTY != "RSA" {
-		return nil, fmt.Errorf("HCLAkPub has key type %q, want RSA", found.KTY)
+	switch found.KTY {
+	case "RSA":
+		return found.rsa()
+	case "EC":
+		return found.ec()
+	default:
+		return nil, fmt.Errorf("HCLAkPub has key type %q, want RSA or EC", found.KTY)
 	}
+}
+
+func (found *JWK) ec() (*ecdsa.PublicKey, error) {
+	var curve ecdh.Curve
+	switch found.Crv {
+	case "P-256":
+		curve = ecdh.P256()
+	case "P-384":
+		curve = ecdh.P384()
+	default:
+		return nil, fmt.Errorf("HCLAkPub has curve %q, want P-256 or P-384", found.Crv)
+	}
+	x, errX := base64.RawURLEncoding.DecodeString(found.X)
+	y, errY := base64.RawURLEncoding.DecodeString(found.Y)
+	if errX != nil || errY != nil || len(x) != len(y) || len(x) > 66 {
+		return nil, errors.New("HCLAkPub EC coordinates are malformed")
+	}
+	if _, err := curve.NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
+		return nil, fmt.Errorf("HCLAkPub is not a point on %s: %v", found.Crv, err)
+	}
+	c := elliptic.P256()
+	if found.Crv == "P-384" {
+		c = elliptic.P384()
+	}
+	return &ecdsa.PublicKey{Curve: c, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+}
+
+func (found *JWK) rsa() (*rsa.PublicKey, error) {
 	n, err := base64.RawURLEncoding.DecodeString(found.N)
 	if err != nil {
 		return nil, fmt.Errorf("HCLAkPub modulus: %v", err)
@@ -166,4 +207,49 @@ func pemPublicKey(pub any) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// NewRuntimeData returns HCL runtime data as sworn's simulated paravisor
+// writes it: the vTPM AK as an "HCLAkPub" JWK (RSA or EC P-256/P-384), the
+// VM configuration, and userData (hex) as "user-data".
+func NewRuntimeData(ak crypto.PublicKey, userData []byte) ([]byte, error) {
+	jwk := JWK{KID: "HCLAkPub", KeyOps: []string{"sign"}}
+	switch k := ak.(type) {
+	case *rsa.PublicKey:
+		jwk.KTY, jwk.N = "RSA", base64.RawURLEncoding.EncodeToString(k.N.Bytes())
+		jwk.E = base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())
+	case *ecdsa.PublicKey:
+		raw, err := k.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		size := (len(raw) - 1) / 2
+		jwk.KTY, jwk.Crv = "EC", k.Curve.Params().Name
+		jwk.X = base64.RawURLEncoding.EncodeToString(raw[1 : 1+size])
+		jwk.Y = base64.RawURLEncoding.EncodeToString(raw[1+size:])
+	default:
+		return nil, fmt.Errorf("unsupported AK type %T", ak)
+	}
+	return json.Marshal(RuntimeData{
+		Keys:            []JWK{jwk},
+		VMConfiguration: map[string]any{"console-enabled": false, "secure-boot": true, "tpm-enabled": true},
+		UserData:        hex.EncodeToString(userData),
+	})
+}
+
+// wrapHCL wraps an SEV-SNP report and its runtime data in the HCL layout.
+func wrapHCL(report, runtimeData []byte) []byte {
+	out := make([]byte, hclDataOffset, hclDataOffset+len(runtimeData))
+	copy(out, hclMagic)
+	binary.LittleEndian.PutUint32(out[4:], 2)
+	binary.LittleEndian.PutUint32(out[8:], uint32(hclDataOffset+len(runtimeData)))
+	binary.LittleEndian.PutUint32(out[12:], 2) // request type
+	copy(out[hclReportOffset:], report)
+	igvm := out[hclIGVMOffset:]
+	binary.LittleEndian.PutUint32(igvm[0:], uint32(hclIGVMSize+len(runtimeData)))
+	binary.LittleEndian.PutUint32(igvm[4:], 1)
+	binary.LittleEndian.PutUint32(igvm[8:], hclReportTypeSNP)
+	binary.LittleEndian.PutUint32(igvm[12:], hclHashSHA256)
+	binary.LittleEndian.PutUint32(igvm[16:], uint32(len(runtimeData)))
+	return append(out, runtimeData...)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -208,6 +209,23 @@ func (c *SimChip) Report(o SimReportOptions) ([]byte, error) {
 	return raw, nil
 }
 
+// HCLReport returns an Azure-style HCL report: a signed report whose
+// REPORT_DATA is SHA-256(runtimeData) followed by zeros, wrapped with the
+// runtime data (see NewRuntimeData). o.ReportData is ignored.
+func (c *SimChip) HCLReport(o SimReportOptions, runtimeData []byte) ([]byte, error) {
+	if len(runtimeData) == 0 || len(runtimeData) > MaxHCLRuntimeData {
+		return nil, fmt.Errorf("runtime data is %d bytes; it must be 1 to %d", len(runtimeData), MaxHCLRuntimeData)
+	}
+	sum := sha256.Sum256(runtimeData)
+	o.ReportData = [64]byte{}
+	copy(o.ReportData[:], sum[:])
+	raw, err := c.Report(o)
+	if err != nil {
+		return nil, err
+	}
+	return wrapHCL(raw, runtimeData), nil
+}
+
 // SimCRL returns a CRL issued by the simulated ARK, valid from thisUpdate
 // for validFor, listing the given certificates as revoked.
 func SimCRL(thisUpdate time.Time, validFor time.Duration, revoked ...*x509.Certificate) ([]byte, error) {
@@ -229,6 +247,19 @@ func (c *SimChip) SimEvidence(o SimReportOptions, at time.Time) (*Evidence, erro
 	if err != nil {
 		return nil, err
 	}
+	return c.withCollateral(raw, at)
+}
+
+// SimHCLEvidence is SimEvidence with an HCL report (see HCLReport).
+func (c *SimChip) SimHCLEvidence(o SimReportOptions, runtimeData []byte, at time.Time) (*Evidence, error) {
+	raw, err := c.HCLReport(o, runtimeData)
+	if err != nil {
+		return nil, err
+	}
+	return c.withCollateral(raw, at)
+}
+
+func (c *SimChip) withCollateral(raw []byte, at time.Time) (*Evidence, error) {
 	crl, err := SimCRL(at.Add(-time.Hour), 7*24*time.Hour)
 	if err != nil {
 		return nil, err

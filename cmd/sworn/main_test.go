@@ -89,7 +89,7 @@ func TestSimBootDeterministic(t *testing.T) {
 	var files [3][]byte
 	for i, seed := range []string{"5", "5", "6"} {
 		p := filepath.Join(dir, "b"+string(rune('0'+i)))
-		if code, _, stderr := sworn(t, "sim", "boot", "--out", p, "--seed", seed, "--at", "2026-11-27T00:00:00Z"); code != 0 {
+		if code, _, stderr := sworn(t, "sim", "boot", "--no-tpm", "--out", p, "--seed", seed, "--at", "2026-11-27T00:00:00Z"); code != 0 {
 			t.Fatal(stderr)
 		}
 		files[i], _ = os.ReadFile(p)
@@ -229,11 +229,12 @@ func TestInspect(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Version != 1 || len(v.Evidence) != 1 || v.Evidence[0].Kind != "snp" || len(v.Evidence[0].Body.Certificates) != 3 {
+	if v.Version != 1 || len(v.Evidence) != 2 || v.Evidence[0].Kind != "snp" || len(v.Evidence[0].Body.Certificates) != 3 || v.Evidence[1].Kind != "tpm" {
 		t.Fatalf("inspect output: %s", out)
 	}
-	if v.Evidence[0].Body.Report["report_data"] != v.Binding {
-		t.Fatalf("report_data %v is not the binding %s", v.Evidence[0].Body.Report["report_data"], v.Binding)
+	hcl, _ := v.Evidence[0].Body.Report["hcl"].(map[string]any)
+	if hcl["user_data"] != v.Binding {
+		t.Fatalf("HCL user-data %v is not the binding %s", hcl["user_data"], v.Binding)
 	}
 	report := vectors.Path(t, "snp", "azure-cvm-genoa-openpcc", "hcl-report.bin")
 	code, out, _ = sworn(t, "inspect", report)

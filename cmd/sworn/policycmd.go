@@ -7,7 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/sim"
 )
 
 func policyCmd() *cobra.Command {
@@ -24,6 +26,16 @@ func policyCmd() *cobra.Command {
 				o.SNPMeasurements = []string{hex.EncodeToString(snp.SimMeasurement[:])}
 				t := snp.DecodeTCB(snp.SimTCB, "Milan")
 				o.SNPMinTCB = policy.TCB{Bootloader: t.Bootloader, TEE: t.TEE, SNP: t.SNP, Microcode: t.Microcode}
+				ref, err := sim.Reference()
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				o.Require = []string{"snp", "tpm"}
+				o.UKI = &policy.StarterUKI{
+					Name: "sworn simulated node", Cmdline: ref.Cmdline,
+					Digest: hex.EncodeToString(ref.UKIDigest[tpm.SHA384]), PCR11: hex.EncodeToString(ref.PCR11[tpm.SHA384]),
+					NodeSoftware: hex.EncodeToString(ref.NodeSoftware),
+				}
 			}
 			data := policy.Starter(o)
 			if out == "" {

@@ -10,13 +10,19 @@ func simCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sim", Short: "Simulated hardware, for trying sworn and for tests"}
 	var out, at, nonce string
 	var seed uint64
+	var noTPM bool
 	boot := &cobra.Command{
 		Use:   "boot --out FILE [--seed N] [--at RFC3339] [--nonce HEX]",
 		Short: "Write the evidence bundle of a simulated node",
 		Long: `Boot a simulated node and write its evidence bundle: fresh keys from the
 seed, their binding, and evidence from the simulated devices, all signed
-under sworn's simulated roots. The same seed and time give the same bytes.
-Verify it under a policy from "sworn policy init --simulated".`,
+under sworn's simulated roots: an SEV-SNP CPU whose Azure-style HCL report
+binds a vTPM's attestation key, and the vTPM's quotes of a synthetic UEFI +
+UKI boot. Verify it under a policy from "sworn policy init --simulated".
+
+The same seed and time give the same bytes, except the vTPM quotes' clock
+(TPMS_CLOCK_INFO), which the TPM simulator takes from its running clock;
+--no-tpm leaves the vTPM out and gives byte-identical bundles.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -26,7 +32,7 @@ Verify it under a policy from "sworn policy init --simulated".`,
 			if err != nil {
 				return err
 			}
-			o := sim.Options{Seed: seed, At: t}
+			o := sim.Options{Seed: seed, At: t, NoTPM: noTPM}
 			if cmd.Flags().Changed("nonce") {
 				if o.Nonce, err = parseHex("--nonce", nonce); err != nil {
 					return err
@@ -50,6 +56,7 @@ Verify it under a policy from "sworn policy init --simulated".`,
 	boot.Flags().StringVar(&out, "out", "", "write the bundle to `FILE`")
 	boot.Flags().Uint64Var(&seed, "seed", 1, "simulated machine and key seed `N`")
 	boot.Flags().StringVar(&at, "at", "", "boot at this `RFC3339` time instead of now")
+	boot.Flags().BoolVar(&noTPM, "no-tpm", false, "leave the vTPM out (the SEV-SNP report then carries the binding itself)")
 	boot.Flags().StringVar(&nonce, "nonce", "", "answer this client nonce (challenge mode) instead of a 24h epoch, as `HEX`")
 	cmd.AddCommand(boot)
 	return cmd

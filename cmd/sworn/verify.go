@@ -8,11 +8,12 @@ import (
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tpm"
 )
 
 // verifiers returns a verifier for every evidence kind this build appraises.
 func verifiers() []attest.Verifier {
-	return []attest.Verifier{snp.NewVerifier()}
+	return []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier()}
 }
 
 func verifySNPCmd() *cobra.Command {

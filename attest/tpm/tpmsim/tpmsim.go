@@ -41,15 +41,10 @@ type Options struct {
 	NodeBinarySHA256 []byte
 }
 
-// Result is a simulated boot's evidence and its reference values.
-type Result struct {
-	// Evidence is the TPM evidence; Entry the same as a bundle entry (tpm0).
-	Evidence *tpm.Evidence
-	Entry    attest.Entry
-	// AK is the attestation key (PEM) and its policy fingerprint.
-	AKPEM         string
-	AKFingerprint [32]byte
-	// UKI is the synthetic UKI image that was "booted".
+// Reference holds the reference values of the simulated node software:
+// the synthetic UKI and what measuring it gives.
+type Reference struct {
+	// UKI is the synthetic UKI image that is "booted".
 	UKI []byte
 	// UKIDigest and PCR11 are its Authenticode digest and systemd-stub
 	// PCR 11, per bank: the values `sworn measure uki` prints.
@@ -59,6 +54,53 @@ type Result struct {
 	NodeSoftware []byte
 	// Cmdline is the UKI's command line.
 	Cmdline string
+}
+
+// Result is a simulated boot's evidence and its reference values.
+type Result struct {
+	Reference
+	// Evidence is the TPM evidence; Entry the same as a bundle entry (tpm0).
+	Evidence *tpm.Evidence
+	Entry    attest.Entry
+	// AK is the attestation key (PEM) and its policy fingerprint.
+	AKPEM         string
+	AKFingerprint [32]byte
+}
+
+var ukiNames = []string{".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat"}
+
+func ukiContents(cmdline string) map[string][]byte {
+	return map[string][]byte{
+		".linux":   []byte("sworn simulated kernel image"),
+		".osrel":   []byte("ID=sworn\nNAME=\"sworn node (simulated)\"\nVERSION_ID=1\n"),
+		".cmdline": []byte(cmdline),
+		".initrd":  []byte("sworn simulated initrd"),
+		".uname":   []byte("6.12.0-sworn-sim"),
+		".sbat":    []byte("sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"),
+	}
+}
+
+// ComputeReference returns the reference values of the node software a
+// simulated boot with these options runs. It needs no TPM.
+func ComputeReference(o Options) (*Reference, error) {
+	if o.Cmdline == "" {
+		o.Cmdline = "console=ttyS0 sworn.sim=1"
+	}
+	if o.NodeBinarySHA256 == nil {
+		d := sha256.Sum256([]byte("sworn-sim-node"))
+		o.NodeBinarySHA256 = d[:]
+	}
+	uki := tpm.SyntheticUKI(ukiNames, ukiContents(o.Cmdline))
+	pe, err := tpm.ParsePE(uki)
+	if err != nil {
+		return nil, err
+	}
+	ref := &Reference{UKI: uki, UKIDigest: map[tpm.Alg][]byte{}, PCR11: map[tpm.Alg][]byte{}, NodeSoftware: o.NodeBinarySHA256, Cmdline: o.Cmdline}
+	for _, b := range Banks {
+		ref.UKIDigest[b] = pe.Authenticode(b.Hash())
+		ref.PCR11[b] = pe.MeasureUKI(b.Hash()).PCR11
+	}
+	return ref, nil
 }
 
 // Boot runs the synthetic boot on a fresh simulator seeded with seed and
@@ -109,39 +151,18 @@ func utf16z(s string) []byte {
 
 // Run performs the synthetic boot and collects the evidence.
 func Run(o Options) (*Result, error) {
-	if o.Cmdline == "" {
-		o.Cmdline = "console=ttyS0 sworn.sim=1"
+	ref, err := ComputeReference(o)
+	if err != nil {
+		return nil, err
 	}
-	if o.NodeBinarySHA256 == nil {
-		d := sha256.Sum256([]byte("sworn-sim-node"))
-		o.NodeBinarySHA256 = d[:]
-	}
+	o.Cmdline, o.NodeBinarySHA256 = ref.Cmdline, ref.NodeSoftware
 	t, err := Open(o.Seed)
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-
-	names := []string{".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat"}
-	seedTag := fmt.Sprintf("seed %d", o.Seed)
-	contents := map[string][]byte{
-		".linux":   []byte("sworn simulated kernel image\x00" + seedTag),
-		".osrel":   []byte("ID=sworn\nNAME=\"sworn node (simulated)\"\nVERSION_ID=1\n"),
-		".cmdline": []byte(o.Cmdline),
-		".initrd":  []byte("sworn simulated initrd"),
-		".uname":   []byte("6.12.0-sworn-sim"),
-		".sbat":    []byte("sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"),
-	}
-	uki := tpm.SyntheticUKI(names, contents)
-	pe, err := tpm.ParsePE(uki)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{UKI: uki, UKIDigest: map[tpm.Alg][]byte{}, PCR11: map[tpm.Alg][]byte{}, NodeSoftware: o.NodeBinarySHA256, Cmdline: o.Cmdline}
-	for _, b := range Banks {
-		res.UKIDigest[b] = pe.Authenticode(b.Hash())
-		res.PCR11[b] = pe.MeasureUKI(b.Hash()).PCR11
-	}
+	uki, names, contents := ref.UKI, ukiNames, ukiContents(o.Cmdline)
+	res := &Result{Reference: *ref}
 
 	log := tpm.NewLogBuilder(Banks...)
 	ext := func(pcr int, d map[tpm.Alg][]byte) error { return tpm.Extend(t, pcr, d) }
