@@ -50,6 +50,8 @@ type Policy struct {
 	SNP SNP `yaml:"snp"`
 	// Rules are CEL expressions over the claims, each with its message.
 	Rules []Rule `yaml:"rules"`
+	// NVGPU holds the NVIDIA confidential GPU checks.
+	NVGPU NVGPU `yaml:"nvgpu"`
 
 	rules []*compiledRule
 }
@@ -207,6 +209,9 @@ func (p *Policy) check() error {
 	}
 	if p.SNP.VMPL != nil && (*p.SNP.VMPL < 0 || *p.SNP.VMPL > 3) {
 		return fmt.Errorf("snp.vmpl is %d; it must be 0 to 3", *p.SNP.VMPL)
+	}
+	if err := p.NVGPU.check(); err != nil {
+		return fmt.Errorf("nvgpu: %v", err)
 	}
 	return p.compileRules()
 }

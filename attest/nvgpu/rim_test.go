@@ -94,7 +94,9 @@ func TestRIMEdits(t *testing.T) {
 			return s[:j] + c + s[j+1:]
 		},
 		"deactivate": func(s string) string { return strings.Replace(s, `active="True"`, `active="False"`, 1) },
-		"version":    func(s string) string { return strings.Replace(s, `colloquialVersion="545.00"`, `colloquialVersion="545.01"`, 1) },
+		"version": func(s string) string {
+			return strings.Replace(s, `colloquialVersion="545.00"`, `colloquialVersion="545.01"`, 1)
+		},
 		"signed info": func(s string) string {
 			return strings.Replace(s, "<ds:DigestValue>", "<ds:DigestValue> ", 1)
 		},

@@ -268,7 +268,6 @@ func parseTcbInfoFWID(v []byte) ([]byte, bool) {
 	return nil, false
 }
 
-
 // VerifyReportSignature checks the report's ECDSA P-384 signature (raw
 // r‖s) over SHA-384 of the signed bytes with the leaf certificate's key.
 func VerifyReportSignature(rep *Report, leaf *x509.Certificate) error {
