@@ -61,8 +61,9 @@ and says plainly what it verified and what it still assumes.`,
 		Use:   "verify",
 		Short: "Verify evidence offline (exit 0 affirming, 1 not verified, 2 bad input)",
 	}
-	verify.AddCommand()
+	verify.AddCommand(newVerifyGPUCmd())
 	root.AddCommand(verify)
+	root.AddCommand(newGPUCmd())
 	return root
 }
 
