@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,10 +129,9 @@ func ParseDERChain(ders [][]byte) ([]*x509.Certificate, error) {
 }
 
 // VerifyChain checks a chain, leaf first and root last: the root's SPKI
-// hash must equal pin and the root must be self-signed; each certificate
-// must be signed by the next one; and crypto/x509 must build a path from
-// the leaf through the given intermediates to the root, valid at the time
-// at. It returns the chain's earliest expiry.
+// hash must equal pin (the pinned key is the trust anchor, so the root's
+// self-signature is not needed), and crypto/x509 must build exactly this
+// path, each certificate signed by the next, valid at the time at. It returns the chain's earliest expiry.
 func VerifyChain(certs []*x509.Certificate, pin SPKIHash, at time.Time) (time.Time, error) {
 	if len(certs) < 2 {
 		return time.Time{}, fmt.Errorf("chain has %d certificate(s); it needs at least a leaf and the root", len(certs))
@@ -140,24 +140,24 @@ func VerifyChain(certs []*x509.Certificate, pin SPKIHash, at time.Time) (time.Ti
 	if got := SPKIOf(root); got != pin {
 		return time.Time{}, fmt.Errorf("chain ends at %q, whose key (SPKI SHA-256 %s) is not the pinned root %s", root.Subject.CommonName, got, pin)
 	}
-	if err := root.CheckSignatureFrom(root); err != nil {
-		return time.Time{}, fmt.Errorf("root %q is not self-signed: %v", root.Subject.CommonName, err)
-	}
-	for i := 0; i+1 < len(certs); i++ {
-		if err := certs[i].CheckSignatureFrom(certs[i+1]); err != nil {
-			return time.Time{}, fmt.Errorf("certificate %d (%q) is not signed by certificate %d (%q): %v", i, certs[i].Subject.CommonName, i+1, certs[i+1].Subject.CommonName, err)
-		}
-	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(root)
 	for _, c := range certs[1 : len(certs)-1] {
 		inter.AddCert(c)
 	}
-	if _, err := certs[0].Verify(x509.VerifyOptions{
+	chains, err := certs[0].Verify(x509.VerifyOptions{
 		Roots: roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
+	})
+	if err != nil {
 		return time.Time{}, fmt.Errorf("chain does not verify at %s: %v", attest.FormatAt(at), err)
+	}
+	// The path must be the chain as given, each certificate signed by the
+	// next: no certificate skipped or reordered.
+	if !slices.ContainsFunc(chains, func(ch []*x509.Certificate) bool {
+		return slices.EqualFunc(ch, certs, func(a, b *x509.Certificate) bool { return a.Equal(b) })
+	}) {
+		return time.Time{}, errors.New("the certificates are not in order (leaf first, each signed by the next, root last)")
 	}
 	exp := root.NotAfter
 	for _, c := range certs {
@@ -286,9 +286,13 @@ func verifyRawP384(pub *ecdsa.PublicKey, msg, sig []byte) bool {
 		return false
 	}
 	d := sha512.Sum384(msg)
-	r := new(big.Int).SetBytes(sig[:48])
-	s := new(big.Int).SetBytes(sig[48:])
-	return ecdsa.Verify(pub, d[:], r, s)
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1BigInt(new(big.Int).SetBytes(sig[:48]))
+		b.AddASN1BigInt(new(big.Int).SetBytes(sig[48:]))
+	})
+	der, err := b.Bytes()
+	return err == nil && ecdsa.VerifyASN1(pub, d[:], der)
 }
 
 // Nonce returns the requester nonce of GPU index under a node binding:
