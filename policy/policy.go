@@ -52,6 +52,8 @@ type Policy struct {
 	Rules []Rule `yaml:"rules"`
 	// TPM holds the TPM / vTPM measured-boot checks.
 	TPM TPM `yaml:"tpm"`
+	// NVGPU holds the NVIDIA confidential GPU checks.
+	NVGPU NVGPU `yaml:"nvgpu"`
 
 	rules []*compiledRule
 }
@@ -212,6 +214,9 @@ func (p *Policy) check() error {
 	}
 	if err := p.TPM.check(); err != nil {
 		return err
+	}
+	if err := p.NVGPU.check(); err != nil {
+		return fmt.Errorf("nvgpu: %v", err)
 	}
 	return p.compileRules()
 }

@@ -61,8 +61,8 @@ and says plainly what it verified and what it still assumes.`,
 		Use:   "verify",
 		Short: "Verify evidence offline (exit 0 affirming, 1 not verified, 2 bad input)",
 	}
-	verify.AddCommand(verifySNPCmd(), verifyBundleCmd(), newVerifyTPMCmd())
-	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd())
+	verify.AddCommand(verifySNPCmd(), verifyBundleCmd(), newVerifyTPMCmd(), newVerifyGPUCmd())
+	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd())
 	return root
 }
 
