@@ -52,6 +52,10 @@ type Policy struct {
 	Rules []Rule `yaml:"rules"`
 
 	rules []*compiledRule
+
+	// Log pins the release transparency log: its key, the witnesses and
+	// their quorum. Nil: release proofs cannot be checked.
+	Log *Log `yaml:"log"`
 }
 
 // Roots selects trust roots per vendor.
@@ -207,6 +211,9 @@ func (p *Policy) check() error {
 	}
 	if p.SNP.VMPL != nil && (*p.SNP.VMPL < 0 || *p.SNP.VMPL > 3) {
 		return fmt.Errorf("snp.vmpl is %d; it must be 0 to 3", *p.SNP.VMPL)
+	}
+	if err := p.checkLog(); err != nil {
+		return err
 	}
 	return p.compileRules()
 }
