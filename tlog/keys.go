@@ -150,3 +150,7 @@ func shorten(s string) string {
 	}
 	return s
 }
+
+func cosignerFromString(skey string) (note.Signer, error) {
+	return fnote.NewSignerForCosignatureV1(skey)
+}
