@@ -154,3 +154,9 @@ func shorten(s string) string {
 func cosignerFromString(skey string) (note.Signer, error) {
 	return fnote.NewSignerForCosignatureV1(skey)
 }
+
+// NewCosignerFromKey returns a cosignature/v1 signer for a witness's
+// secret key string.
+func NewCosignerFromKey(skey string) (note.Signer, error) {
+	return fnote.NewSignerForCosignatureV1(skey)
+}
