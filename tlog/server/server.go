@@ -34,7 +34,8 @@ type Config struct {
 	Dir string
 	// Signer signs checkpoints; its name is the log's origin.
 	Signer note.Signer
-	// Publishers are the keys allowed to append records.
+	// Publishers are the keys allowed to append records. None: the log
+	// refuses every append (read only).
 	Publishers []note.Verifier
 	// Witnesses, when set, must cosign a checkpoint before it is published
 	// (and so before an append is answered).
@@ -83,9 +84,6 @@ var (
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Signer == nil {
 		return nil, errors.New("log: no checkpoint signing key")
-	}
-	if len(cfg.Publishers) == 0 {
-		return nil, errors.New("log: no publisher keys are allowed to append")
 	}
 	if cfg.BatchMaxAge == 0 {
 		cfg.BatchMaxAge = 50 * time.Millisecond
@@ -193,6 +191,9 @@ func (s *Server) Append(ctx context.Context, leaf []byte) (*tlog.Proof, error) {
 	r, err := tlog.ParseLeaf(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	if len(s.cfg.Publishers) == 0 {
+		return nil, fmt.Errorf("%w: this log is read-only (started without --publishers)", ErrForbidden)
 	}
 	if _, err := r.VerifySignature(s.cfg.Publishers); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
