@@ -62,7 +62,13 @@ and says plainly what it verified and what it still assumes.`,
 		Short: "Verify evidence offline (exit 0 affirming, 1 not verified, 2 bad input)",
 	}
 	verify.AddCommand()
+	verify.AddCommand(newVerifyReleaseCmd())
 	root.AddCommand(verify)
+	root.AddCommand(newKeygenCmd())
+	root.AddCommand(newLogCmd())
+	root.AddCommand(newWitnessCmd())
+	root.AddCommand(newReleaseCmd())
+	root.AddCommand(newMonitorCmd())
 	return root
 }
 
