@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -386,5 +385,4 @@ func TestKeysAndFiles(t *testing.T) {
 	if !strings.HasPrefix(s, "PRIVATE+KEY+w+") {
 		t.Fatal(s[:10])
 	}
-	_ = fmt.Sprint
 }

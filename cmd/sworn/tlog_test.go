@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/tlog"
 )
@@ -315,5 +314,3 @@ func checkpointSize(t *testing.T, logURL string) uint64 {
 	fmt.Sscan(lines[1], &size)
 	return size
 }
-
-var _ = note.NewVerifier
