@@ -56,6 +56,10 @@ type Policy struct {
 	NVGPU NVGPU `yaml:"nvgpu"`
 
 	rules []*compiledRule
+
+	// Log pins the release transparency log: its key, the witnesses and
+	// their quorum. Nil: release proofs cannot be checked.
+	Log *Log `yaml:"log"`
 }
 
 // Roots selects trust roots per vendor.
@@ -217,6 +221,9 @@ func (p *Policy) check() error {
 	}
 	if err := p.NVGPU.check(); err != nil {
 		return fmt.Errorf("nvgpu: %v", err)
+	}
+	if err := p.checkLog(); err != nil {
+		return err
 	}
 	return p.compileRules()
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sworn-dev/sworn/tlog"
+)
+
+func newKeygenCmd() *cobra.Command {
+	var kind, name, out string
+	cmd := &cobra.Command{
+		Use:   "keygen --kind log|witness|publisher --name NAME --out PREFIX",
+		Short: "Make a signing key: PREFIX.key (secret, mode 0600) and PREFIX.pub (verifier key)",
+		Long: `keygen makes an Ed25519 key in signed-note format. For a log, NAME is the
+log's origin (e.g. releases.example.com/log). PREFIX.pub is a signed-note
+verifier key; for a witness it is a cosignature/v1 key. Existing files are
+never overwritten.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kind == "" || name == "" || out == "" {
+				return usageErr("keygen: --kind, --name and --out are required")
+			}
+			skey, vkey, err := tlog.GenerateKey(tlog.KeyKind(kind), name)
+			if err != nil {
+				return usageErr("keygen: %v", err)
+			}
+			for _, p := range []string{out + ".key", out + ".pub"} {
+				if _, err := os.Lstat(p); err == nil {
+					return usageErr("keygen: %s already exists; choose another --out or remove it", p)
+				}
+			}
+			f, err := os.OpenFile(out+".key", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return usageErr("keygen: %v", err)
+			}
+			if _, err := fmt.Fprintln(f, skey); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", "", "key `KIND`: log, witness or publisher")
+	cmd.Flags().StringVar(&name, "name", "", "key `NAME` (for a log: its origin)")
+	cmd.Flags().StringVar(&out, "out", "", "output `PREFIX`: writes PREFIX.key and PREFIX.pub")
+	return cmd
+}

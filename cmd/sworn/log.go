@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/transparency-dev/tessera"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/tlog/server"
+)
+
+func newLogCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "log", Short: "Run the release transparency log"}
+	var dir, listen, key, publishers, witnessPolicy string
+	var cpInterval, batchAge time.Duration
+	serve := &cobra.Command{
+		Use:   "serve --dir DIR --listen ADDR --key FILE [--publishers FILE] [--witness-policy FILE]",
+		Short: "Serve a Tessera (POSIX) release log: tlog-tiles reads and authenticated appends",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || listen == "" || key == "" {
+				return usageErr("log serve: --dir, --listen and --key are required")
+			}
+			signer, err := tlog.NewSigner(key)
+			if err != nil {
+				return usageErr("log serve: --key: %v", err)
+			}
+			cfg := server.Config{Dir: dir, Signer: signer, CheckpointInterval: cpInterval, BatchMaxAge: batchAge,
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
+			if publishers != "" {
+				data, err := policy.ReadFileLimited(publishers, 1<<20)
+				if err != nil {
+					return usageErr("log serve: --publishers: %v", err)
+				}
+				if cfg.Publishers, err = tlog.ParseVerifierList(data); err != nil {
+					return usageErr("log serve: --publishers %s: %v", publishers, err)
+				}
+			}
+			if witnessPolicy != "" {
+				data, err := policy.ReadFileLimited(witnessPolicy, 1<<20)
+				if err != nil {
+					return usageErr("log serve: --witness-policy: %v", err)
+				}
+				g, err := tessera.NewWitnessGroupFromPolicy(data)
+				if err != nil {
+					return usageErr("log serve: --witness-policy %s: %v", witnessPolicy, err)
+				}
+				cfg.Witnesses = &g
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s, err := server.New(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("log serve: %v", err)
+			}
+			return serveHTTP(ctx, cmd, listen, s.Handler(), fmt.Sprintf("log %s", s.Origin()), func(c context.Context) error { return s.Close(c) })
+		},
+	}
+	serve.Flags().StringVar(&dir, "dir", "", "storage `DIR` (Tessera POSIX layout)")
+	serve.Flags().StringVar(&listen, "listen", "", "listen `ADDR` (host:port; port 0 picks one)")
+	serve.Flags().StringVar(&key, "key", "", "checkpoint signing key `FILE` (sworn keygen --kind log)")
+	serve.Flags().StringVar(&publishers, "publishers", "", "`FILE` of publisher verifier keys allowed to append, one per line (none: read-only)")
+	serve.Flags().StringVar(&witnessPolicy, "witness-policy", "", "witness policy `FILE` (Sigsum/tlog-policy format: witness, group, quorum)")
+	serve.Flags().DurationVar(&cpInterval, "checkpoint-interval", 100*time.Millisecond, "how often to sign a checkpoint (at least 100ms)")
+	serve.Flags().DurationVar(&batchAge, "batch-age", 50*time.Millisecond, "longest wait for a sequencing batch")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+// serveHTTP listens on addr, prints the bound address on stderr, serves h
+// until ctx is done, then shuts down the server and calls closeFn.
+func serveHTTP(ctx context.Context, cmd *cobra.Command, addr string, h http.Handler, what string, closeFn func(context.Context) error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usageErr("--listen %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
+	fmt.Fprintf(cmd.ErrOrStderr(), "sworn: %s listening on http://%s\n", what, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		closeFn(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err := closeFn(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// readVerifierArg reads a verifier key given as a file or literally.
+func readVerifierArg(flag, s string) (string, error) {
+	if _, err := note.NewVerifier(s); err == nil {
+		return s, nil
+	}
+	k, err := tlog.ReadKeyFile(s)
+	if err != nil {
+		return "", usageErr("%s: %v", flag, err)
+	}
+	return k, nil
+}

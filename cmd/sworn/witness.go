@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/tlog/witness"
+)
+
+func newWitnessCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "witness", Short: "Run a C2SP tlog-witness"}
+	var dir, listen, key string
+	var logKeys []string
+	serve := &cobra.Command{
+		Use:   "serve --dir DIR --listen ADDR --key FILE --log-key VKEY...",
+		Short: "Serve tlog-witness add-checkpoint: check consistency, cosign, remember durably",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || listen == "" || key == "" || len(logKeys) == 0 {
+				return usageErr("witness serve: --dir, --listen, --key and --log-key are required")
+			}
+			signer, err := tlog.NewCosigner(key)
+			if err != nil {
+				return usageErr("witness serve: --key: %v", err)
+			}
+			var logs []note.Verifier
+			for _, lk := range logKeys {
+				s, err := readVerifierArg("--log-key", lk)
+				if err != nil {
+					return err
+				}
+				v, err := tlog.ParseVerifier(s)
+				if err != nil {
+					return usageErr("witness serve: --log-key: %v", err)
+				}
+				logs = append(logs, v)
+			}
+			w, err := witness.New(witness.Config{Dir: dir, Signer: signer, Logs: logs,
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))})
+			if err != nil {
+				return fmt.Errorf("witness serve: %v", err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serveHTTP(ctx, cmd, listen, w.Handler(), "witness "+signer.Name(), func(context.Context) error { return nil })
+		},
+	}
+	serve.Flags().StringVar(&dir, "dir", "", "state `DIR`")
+	serve.Flags().StringVar(&listen, "listen", "", "listen `ADDR`")
+	serve.Flags().StringVar(&key, "key", "", "witness secret key `FILE` (sworn keygen --kind witness)")
+	serve.Flags().StringArrayVar(&logKeys, "log-key", nil, "verifier key of a log to witness (`VKEY` or a .pub file); repeatable")
+	cmd.AddCommand(serve)
+	return cmd
+}
