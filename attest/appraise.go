@@ -21,6 +21,13 @@ type Verifier interface {
 	Verify(ctx context.Context, e Entry, env *Env) *Section
 }
 
+// ReleaseVerifier appraises the release proof stapled to a bundle — the
+// release.* steps — against the claims of the devices appraised before it
+// (env.Devices). proof is nil when the bundle staples none.
+type ReleaseVerifier interface {
+	VerifyRelease(ctx context.Context, proof []byte, env *Env) *Section
+}
+
 // Env is what a Verifier needs besides the entry itself.
 type Env struct {
 	// At is the time of the appraisal: certificates, CRLs and evidence
@@ -56,6 +63,10 @@ type Options struct {
 	Nonce []byte
 	// Verifiers by kind.
 	Verifiers []Verifier
+	// Release appraises the stapled release proof. When nil, or when the
+	// policy pins no release log and the bundle staples no proof, there is
+	// no release section.
+	Release ReleaseVerifier
 }
 
 // Appraise runs the appraisal pipeline over a bundle. It never fails: every
@@ -95,6 +106,9 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 			s.Kind = kind
 			r.Devices[e.Device] = s
 		}
+	}
+	if opts.Release != nil && (b.Release != nil || env.Policy.Log != nil) {
+		r.Release = opts.Release.VerifyRelease(ctx, b.Release, env)
 	}
 	r.Simulated = env.Simulated || env.Policy.SimulatedRoots()
 	r.Policy = appraisePolicy(b, env)

@@ -22,6 +22,7 @@ const (
 	MaxBundleSize  = 16 << 20
 	MaxEntrySize   = 8 << 20
 	MaxEntries     = 64
+	MaxReleaseSize = 256 << 10
 	maxDeviceName  = 16
 	maxCBORNesting = 16
 )
@@ -49,6 +50,10 @@ type Bundle struct {
 	Keys      NodeKeys  `cbor:"2,keyasint"`
 	Freshness Freshness `cbor:"3,keyasint"`
 	Evidence  []Entry   `cbor:"4,keyasint"`
+	// Release is the stapled proof that the node's software is a release
+	// published in the release log: a C2SP tlog-proof carrying the signed
+	// release record (see docs/tlog.md).
+	Release []byte `cbor:"5,keyasint,omitempty"`
 }
 
 // NodeKeys are the public halves of a node's per-boot keys.
@@ -184,6 +189,9 @@ func (b *Bundle) Validate() error {
 	}
 	if len(b.Evidence) > MaxEntries {
 		return fmt.Errorf("bundle has %d evidence entries; the limit is %d", len(b.Evidence), MaxEntries)
+	}
+	if len(b.Release) > MaxReleaseSize {
+		return fmt.Errorf("bundle release proof is %d bytes; the limit is %d", len(b.Release), MaxReleaseSize)
 	}
 	seen := map[string]bool{}
 	for i, e := range b.Evidence {

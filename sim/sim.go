@@ -12,13 +12,16 @@ import (
 	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 // DefaultEpoch is the validity of a passport-mode bundle.
@@ -40,7 +43,15 @@ type Options struct {
 	// comes from the simulator's running clock, so only a bundle without
 	// it is byte-for-byte the same for the same seed and time.
 	NoTPM bool
+	// GPUs is the number of simulated NVIDIA confidential GPUs (gpu0…).
+	GPUs int
+	// Release, when set, is stapled to the bundle: the proof that the
+	// simulated node software is a published release (see ReleaseRecord).
+	Release []byte
 }
+
+// MaxGPUs bounds Options.GPUs.
+const MaxGPUs = 16
 
 // Node is a simulated node after boot: its bundle, and the private keys a
 // real node would hold in memory only.
@@ -62,6 +73,9 @@ var RequestKEM = hpke.MLKEM768X25519()
 func Boot(o Options) (*Node, error) {
 	if o.At.IsZero() {
 		return nil, fmt.Errorf("sim: boot time is required")
+	}
+	if o.GPUs < 0 || o.GPUs > MaxGPUs {
+		return nil, fmt.Errorf("sim: %d GPUs; a simulated node has 0 to %d", o.GPUs, MaxGPUs)
 	}
 	seed := func(label string) []byte {
 		h := sha256.New()
@@ -134,6 +148,14 @@ func Boot(o Options) (*Node, error) {
 	if vtpmEntry != nil {
 		b.Evidence = append(b.Evidence, *vtpmEntry)
 	}
+	if o.GPUs > 0 {
+		gpus, err := nvgpu.NewSimulator(seed("gpu")).Entries(binding, o.GPUs, o.At)
+		if err != nil {
+			return nil, fmt.Errorf("sim: GPUs: %v", err)
+		}
+		b.Evidence = append(b.Evidence, gpus...)
+	}
+	b.Release = o.Release
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
@@ -144,3 +166,37 @@ func Boot(o Options) (*Node, error) {
 // what a release of it would publish, and what a policy for simulated
 // nodes expects.
 func Reference() (*tpmsim.Reference, error) { return tpmsim.ComputeReference(tpmsim.Options{}) }
+
+// ReleaseID is the release id of the simulated node software.
+const ReleaseID = "sworn-sim-node"
+
+// ReleaseRecord returns the unsigned release record of the simulated node
+// software, valid for a year from created: the SEV-SNP launch measurement,
+// the UKI (Authenticode, SHA-384) and its PCR 11, the node binary, and the
+// simulated GPUs' driver and VBIOS. Publish it with `sworn release publish`
+// and staple the proof with Options.Release.
+func ReleaseRecord(version string, created time.Time) (*tlog.Record, error) {
+	ref, err := Reference()
+	if err != nil {
+		return nil, err
+	}
+	created = created.UTC().Truncate(time.Second)
+	r := &tlog.Record{
+		Schema: tlog.Schema,
+		Type:   tlog.TypeRelease,
+		Release: &tlog.Release{
+			ID: ReleaseID, Version: version, Created: created, NotAfter: created.AddDate(1, 0, 0),
+			Components: []tlog.Component{
+				{Name: "uki", Digest: "sha384:" + hex.EncodeToString(ref.UKIDigest[tpm.SHA384])},
+				{Name: "node", Digest: "sha256:" + hex.EncodeToString(ref.NodeSoftware)},
+			},
+			TEE:  tlog.TEE{SNPMeasurements: []tlog.HexBytes{snp.SimMeasurement[:]}},
+			PCRs: []tlog.PCR{{Bank: "sha384", Index: 11, Digest: ref.PCR11[tpm.SHA384]}},
+			GPU:  tlog.GPU{DriverVersions: []string{nvgpu.SimDriverVersion}, VBIOSVersions: []string{nvgpu.SimVBIOSVersion}},
+		},
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: release record: %v", err)
+	}
+	return r, nil
+}

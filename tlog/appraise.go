@@ -44,9 +44,10 @@ type TDXClaims struct {
 
 // ClaimsFromDevices collects the claims that release records speak of from
 // appraised device sections, as their verifiers name them: "measurement"
-// (hex) of kind snp; "mrtd" and "rtmr0".."rtmr3" (hex) of kind tdx;
-// "driver_version" and "vbios_version" of kind nvgpu. Other kinds' claims
-// must be set on the returned Claims by the caller.
+// (hex) of kind snp; "mrtd" and "rtmr0".."rtmr3" (hex) of kind tdx; the
+// quoted PCRs, node software and booted UKI of kind tpm (see tpmClaims);
+// "driver_version" and "vbios_version" of kind nvgpu. Models must be set
+// on the returned Claims by the caller.
 func ClaimsFromDevices(devs map[string]*attest.Section) *Claims {
 	c := &Claims{}
 	hexClaim := func(s *attest.Section, k string) []byte {
@@ -70,6 +71,8 @@ func ClaimsFromDevices(devs map[string]*attest.Section) *Claims {
 				t.RTMRs[i] = hexClaim(s, fmt.Sprintf("rtmr%d", i))
 			}
 			c.TDX = t
+		case "tpm":
+			tpmClaims(c, s)
 		case "nvgpu":
 			if v, ok := s.Claims["driver_version"].(string); ok {
 				c.GPUDrivers = append(c.GPUDrivers, v)

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 func inspectCmd() *cobra.Command {
@@ -77,10 +80,60 @@ func inspectBundle(b *attest.Bundle) any {
 				en.Body = snp.Inspect(a)
 			}
 		default:
-			en.Error = "this sworn cannot decode " + e.Kind + " evidence"
+			if v, err := genericCBOR(e.Body); err != nil {
+				en.Error = err.Error()
+			} else {
+				en.Body = v
+			}
 		}
 		es = append(es, en)
 	}
 	out["evidence"] = es
+	if b.Release != nil {
+		if p, err := tlog.ParseProof(b.Release); err != nil {
+			out["release"] = map[string]any{"error": err.Error()}
+		} else {
+			out["release"] = p
+		}
+	}
 	return out
+}
+
+// maxInlineBytes is the largest byte string genericCBOR prints in full.
+const maxInlineBytes = 1024
+
+// genericCBOR decodes an entry body into JSON-friendly values: byte
+// strings as hex (or, when long, their size and SHA-256), text, numbers,
+// arrays and maps as they are.
+func genericCBOR(body []byte) (any, error) {
+	var v any
+	if err := attest.UnmarshalCBOR(body, &v); err != nil {
+		return nil, fmt.Errorf("entry body is not valid CBOR: %v", err)
+	}
+	return jsonFriendly(v), nil
+}
+
+func jsonFriendly(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		if len(x) > maxInlineBytes {
+			sum := sha256.Sum256(x)
+			return map[string]any{"size": len(x), "sha256": hex.EncodeToString(sum[:])}
+		}
+		return hex.EncodeToString(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonFriendly(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = jsonFriendly(e)
+		}
+		return out
+	default:
+		return v
+	}
 }

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/sim"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 func simCmd() *cobra.Command {
@@ -11,6 +15,8 @@ func simCmd() *cobra.Command {
 	var out, at, nonce string
 	var seed uint64
 	var noTPM bool
+	var gpus int
+	var releasePath string
 	boot := &cobra.Command{
 		Use:   "boot --out FILE [--seed N] [--at RFC3339] [--nonce HEX]",
 		Short: "Write the evidence bundle of a simulated node",
@@ -32,7 +38,18 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 			if err != nil {
 				return err
 			}
-			o := sim.Options{Seed: seed, At: t, NoTPM: noTPM}
+			o := sim.Options{Seed: seed, At: t, NoTPM: noTPM, GPUs: gpus}
+			if gpus < 0 || gpus > sim.MaxGPUs {
+				return usageErr("--gpus is %d; it must be 0 to %d", gpus, sim.MaxGPUs)
+			}
+			if releasePath != "" {
+				if o.Release, err = readInput("--release", releasePath); err != nil {
+					return err
+				}
+				if _, err := tlog.ParseProof(o.Release); err != nil {
+					return usageErr("--release %s: %v", releasePath, err)
+				}
+			}
 			if cmd.Flags().Changed("nonce") {
 				if o.Nonce, err = parseHex("--nonce", nonce); err != nil {
 					return err
@@ -56,8 +73,34 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 	boot.Flags().StringVar(&out, "out", "", "write the bundle to `FILE`")
 	boot.Flags().Uint64Var(&seed, "seed", 1, "simulated machine and key seed `N`")
 	boot.Flags().StringVar(&at, "at", "", "boot at this `RFC3339` time instead of now")
+	boot.Flags().IntVar(&gpus, "gpus", 0, "add `N` simulated NVIDIA confidential GPUs")
+	boot.Flags().StringVar(&releasePath, "release", "", "staple this release proof `FILE` (from sworn release publish of sworn sim record)")
 	boot.Flags().BoolVar(&noTPM, "no-tpm", false, "leave the vTPM out (the SEV-SNP report then carries the binding itself)")
 	boot.Flags().StringVar(&nonce, "nonce", "", "answer this client nonce (challenge mode) instead of a 24h epoch, as `HEX`")
-	cmd.AddCommand(boot)
+	var version, recAt string
+	record := &cobra.Command{
+		Use:   "record [--version V] [--at RFC3339]",
+		Short: "Print the release record of the simulated node software (unsigned), to publish",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := parseAt(recAt)
+			if err != nil {
+				return err
+			}
+			r, err := sim.ReleaseRecord(version, t)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			b, err := json.MarshalIndent(r, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+			return nil
+		},
+	}
+	record.Flags().StringVar(&version, "version", "1.0.0", "the release `V`ersion")
+	record.Flags().StringVar(&recAt, "at", "", "the record's creation time (`RFC3339`, default now)")
+	cmd.AddCommand(boot, record)
 	return cmd
 }

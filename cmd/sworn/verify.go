@@ -7,13 +7,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 // verifiers returns a verifier for every evidence kind this build appraises.
 func verifiers() []attest.Verifier {
-	return []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier()}
+	return []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier(), nvgpu.NewVerifier(nvgpu.NewCache(0))}
 }
 
 func verifySNPCmd() *cobra.Command {
@@ -132,7 +134,7 @@ func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce boo
 		}
 		return nil, usageErr("bundle %s: %v", path, err)
 	}
-	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers()}), nil
+	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers(), Release: tlog.BundleVerifier{}}), nil
 }
 
 func explainCmd() *cobra.Command {

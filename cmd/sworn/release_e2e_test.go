@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sworn-dev/sworn/attest"
+)
+
+// TestSimReleaseEndToEnd publishes the simulated node software to a real
+// log with a witness on loopback, staples the proof to a simulated node's
+// bundle, and verifies the whole chain offline: CPU, vTPM, GPU and release.
+func TestSimReleaseEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.sim.test")
+	wK := keygen(t, dir, "witness", "w.sim.test")
+	pubK := keygen(t, dir, "publisher", "ci.sim.test")
+	pub := func(p string) string { b, _ := os.ReadFile(p + ".pub"); return strings.TrimSpace(string(b)) }
+	wURL, _ := daemon(t, "witness", "serve", "--dir", filepath.Join(dir, "w"), "--listen", "127.0.0.1:0", "--key", wK+".key", "--log-key", logK+".pub")
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wpol := write("witnesses.policy", fmt.Sprintf("witness w %s %s\nquorum w\n", pub(wK), wURL))
+	pubs := write("publishers", pub(pubK)+"\n")
+	logURL, _ := daemon(t, "log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK+".key",
+		"--publishers", pubs, "--witness-policy", wpol)
+
+	rec, code := swornBinary(t, "sim", "record")
+	if code != 0 {
+		t.Fatal(rec)
+	}
+	recPath := write("sim-release.json", rec)
+	proof := filepath.Join(dir, "sim.tlog-proof")
+	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", recPath, "--out", proof); code != 0 {
+		t.Fatalf("publish: %s", out)
+	}
+	bundle := filepath.Join(dir, "node.bundle")
+	if out, code := swornBinary(t, "sim", "boot", "--gpus", "1", "--release", proof, "--out", bundle); code != 0 {
+		t.Fatalf("sim boot: %s", out)
+	}
+	bare := filepath.Join(dir, "bare.bundle")
+	if out, code := swornBinary(t, "sim", "boot", "--out", bare); code != 0 {
+		t.Fatalf("sim boot: %s", out)
+	}
+	base, code := swornBinary(t, "policy", "init", "--simulated")
+	if code != 0 {
+		t.Fatal(base)
+	}
+	logSection := fmt.Sprintf("log:\n  origin: log.sim.test\n  key: %s\n  witnesses: [%s]\n  quorum: 1\n  publishers: [%s]\n", pub(logK), pub(wK), pub(pubK))
+	pol := write("policy.yaml", base+logSection)
+	revokedPol := write("revoked.yaml", base+logSection+"  revoked: [sworn-sim-node@1.0.0]\n")
+
+	out, code := swornBinary(t, "verify", "bundle", bundle, "--policy", pol, "--json")
+	var r attest.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s", code, err, out)
+	}
+	if code != 0 || r.Verdict != attest.Affirming || r.Release == nil {
+		t.Fatalf("exit %d verdict %s release %+v", code, r.Verdict, r.Release)
+	}
+	for _, id := range []string{"release.signature", "release.inclusion", "release.witnesses", "release.match", "release.revocation"} {
+		if st := r.Release.Step(id); st == nil || st.Status != attest.Pass {
+			t.Errorf("%s: %+v", id, st)
+		}
+	}
+	for _, d := range []string{"cpu0", "tpm0", "gpu0"} {
+		if r.Devices[d] == nil || r.Devices[d].Verdict != attest.Affirming {
+			t.Errorf("%s: %+v", d, r.Devices[d])
+		}
+	}
+
+	out, code = swornBinary(t, "verify", "bundle", bundle, "--policy", revokedPol)
+	if code != 1 || !strings.Contains(out, "✘ release.revocation") {
+		t.Fatalf("revoked release: exit %d\n%s", code, out)
+	}
+	out, code = swornBinary(t, "verify", "bundle", bare, "--policy", pol)
+	if code != 1 || !strings.Contains(out, "✘ release.inclusion") || !strings.Contains(out, "staples no release proof") {
+		t.Fatalf("bundle without a release proof: exit %d\n%s", code, out)
+	}
+}
