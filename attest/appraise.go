@@ -46,6 +46,8 @@ type Env struct {
 	// later kind can use an earlier kind's claims (the TPM appraisal uses
 	// the vTPM key bound in the CPU TEE report).
 	Devices map[string]*Section
+	// Freshness is the bundle's freshness (zero outside a bundle).
+	Freshness Freshness
 	// Simulated is set by a verifier that trusted simulated roots.
 	Simulated bool
 
@@ -85,6 +87,7 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 	}
 	r.Bundle = appraiseBundle(b, opts, env)
 	env.Binding = b.Binding()
+	env.Freshness = b.Freshness
 
 	byKind := map[string]Verifier{}
 	for _, v := range opts.Verifiers {

@@ -104,7 +104,16 @@ func Boot(o Options) (*Node, error) {
 		if epoch <= 0 {
 			epoch = DefaultEpoch
 		}
-		b.Freshness.Epoch = &attest.Epoch{NotBefore: o.At.Unix(), NotAfter: o.At.Add(epoch).Unix(), Checkpoint: make([]byte, 32)}
+		cp := make([]byte, 32)
+		if o.Release != nil {
+			p, err := tlog.ParseProof(o.Release)
+			if err != nil {
+				return nil, fmt.Errorf("sim: release proof: %v", err)
+			}
+			h := tlog.CheckpointHash(p.Checkpoint)
+			cp = h[:]
+		}
+		b.Freshness.Epoch = &attest.Epoch{NotBefore: o.At.Unix(), NotAfter: o.At.Add(epoch).Unix(), Checkpoint: cp}
 	}
 	if err := b.Freshness.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %v", err)

@@ -1,7 +1,9 @@
 package tlog
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
 
@@ -20,7 +22,45 @@ func (BundleVerifier) VerifyRelease(_ context.Context, proof []byte, env *attest
 		s.Add(StepInclusion, attest.Fail, "the bundle staples no release proof, but the policy pins a release log: the node's software cannot be shown to be a published release")
 		return s
 	}
-	return AppraiseRelease(proof, env.Policy.Log, env.At, ClaimsFromDevices(env.Devices), env.Ledger, nil)
+	s := AppraiseRelease(proof, env.Policy.Log, env.At, ClaimsFromDevices(env.Devices), env.Ledger, nil)
+	checkEpoch(s, proof, env)
+	s.Finish()
+	return s
+}
+
+// StepEpoch checks that a passport-mode bundle's epoch names the checkpoint
+// of its stapled release proof, so the node bound its keys to that log state.
+const StepEpoch = "release.epoch"
+
+// checkEpoch adds release.epoch when the bundle's epoch names a checkpoint.
+func checkEpoch(s *attest.Section, proof []byte, env *attest.Env) {
+	e := env.Freshness.Epoch
+	if e == nil || bytes.Equal(e.Checkpoint, make([]byte, len(e.Checkpoint))) {
+		return
+	}
+	p, err := ParseProof(proof)
+	if err != nil {
+		s.Add(StepEpoch, attest.Fail, "the release proof does not parse, so the epoch's checkpoint cannot be matched: %v", err)
+		return
+	}
+	h := CheckpointHash(p.Checkpoint)
+	if !bytes.Equal(h[:], e.Checkpoint) {
+		s.Add(StepEpoch, attest.Fail, "the bundle's epoch names checkpoint %x, but the stapled proof is for checkpoint %x: the proof was swapped", e.Checkpoint, h)
+		return
+	}
+	s.Add(StepEpoch, attest.Pass, "the bundle's epoch names the stapled proof's checkpoint %x", h[:8])
+	env.Ledger.Verify("release.epoch", "The node bound its keys to the log state of the stapled release proof.")
+}
+
+// CheckpointHash is the hash that names a checkpoint in a bundle's epoch:
+// SHA-256 of the checkpoint's signed body (the note text before its
+// signatures), so cosignatures added later do not change it.
+func CheckpointHash(checkpoint []byte) [32]byte {
+	body := checkpoint
+	if i := bytes.Index(checkpoint, []byte("\n\n")); i >= 0 {
+		body = checkpoint[:i+1]
+	}
+	return sha256.Sum256(body)
 }
 
 // tpmClaims adds the claims of an appraised TPM section that release

@@ -66,7 +66,7 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 0 || r.Verdict != attest.Affirming || r.Release == nil {
 		t.Fatalf("exit %d verdict %s release %+v", code, r.Verdict, r.Release)
 	}
-	for _, id := range []string{"release.signature", "release.inclusion", "release.witnesses", "release.match", "release.revocation"} {
+	for _, id := range []string{"release.signature", "release.inclusion", "release.witnesses", "release.match", "release.revocation", "release.epoch"} {
 		if st := r.Release.Step(id); st == nil || st.Status != attest.Pass {
 			t.Errorf("%s: %+v", id, st)
 		}
@@ -81,6 +81,28 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.revocation") {
 		t.Fatalf("revoked release: exit %d\n%s", code, out)
 	}
+	// A later release's proof swapped into the bundle: its checkpoint is not
+	// the one the node bound in its epoch.
+	rec2, _ := swornBinary(t, "sim", "record", "--version", "1.0.1")
+	proof2 := filepath.Join(dir, "sim2.tlog-proof")
+	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", write("sim2.json", rec2), "--out", proof2); code != 0 {
+		t.Fatalf("publish: %s", out)
+	}
+	data, _ := os.ReadFile(bundle)
+	b, err := attest.ParseBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Release, _ = os.ReadFile(proof2)
+	swapped, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code = swornBinary(t, "verify", "bundle", write("swapped.bundle", string(swapped)), "--policy", pol)
+	if code != 1 || !strings.Contains(out, "✘ release.epoch") {
+		t.Fatalf("swapped release proof: exit %d\n%s", code, out)
+	}
+
 	out, code = swornBinary(t, "verify", "bundle", bare, "--policy", pol)
 	if code != 1 || !strings.Contains(out, "✘ release.inclusion") || !strings.Contains(out, "staples no release proof") {
 		t.Fatalf("bundle without a release proof: exit %d\n%s", code, out)
