@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/tlog"
 )
 
@@ -47,7 +51,15 @@ func inspect(data []byte) (any, error) {
 	if rep, rerr := snp.ParseReport(data); rerr == nil {
 		return map[string]any{"kind": attest.KindSNP, "evidence": snp.Inspect(rep)}, nil
 	}
-	return nil, errors.New("not a sworn bundle, a raw SEV-SNP report or an Azure HCL report")
+	if raw, rerr := nvgpu.DecodeReportInput(data); rerr == nil {
+		if rep, rerr := nvgpu.ParseReport(raw); rerr == nil {
+			return map[string]any{"kind": attest.KindNVGPU, "report": jsonFriendly(rep)}, nil
+		}
+	}
+	if rim, rerr := nvgpu.ParseRIM(data); rerr == nil {
+		return map[string]any{"kind": "nvidia-rim", "rim": jsonFriendly(rim)}, nil
+	}
+	return nil, errors.New("not a sworn bundle, a raw SEV-SNP report, an Azure HCL report, an NVIDIA GPU attestation report or an NVIDIA RIM")
 }
 
 func inspectBundle(b *attest.Bundle) any {
@@ -79,12 +91,12 @@ func inspectBundle(b *attest.Bundle) any {
 			} else {
 				en.Body = snp.Inspect(a)
 			}
+		case attest.KindTPM:
+			en.Body, en.Error = decoded(tpm.ParseEvidence(e.Body))
+		case attest.KindNVGPU:
+			en.Body, en.Error = decoded(nvgpu.ParseEvidence(e.Body))
 		default:
-			if v, err := genericCBOR(e.Body); err != nil {
-				en.Error = err.Error()
-			} else {
-				en.Body = v
-			}
+			en.Body, en.Error = decoded(genericCBOR(e.Body))
 		}
 		es = append(es, en)
 	}
@@ -99,6 +111,14 @@ func inspectBundle(b *attest.Bundle) any {
 	return out
 }
 
+// decoded turns a decoder's result into an inspect entry's body or error.
+func decoded[T any](v T, err error) (any, string) {
+	if err != nil {
+		return nil, err.Error()
+	}
+	return jsonFriendly(v), ""
+}
+
 // maxInlineBytes is the largest byte string genericCBOR prints in full.
 const maxInlineBytes = 1024
 
@@ -110,30 +130,62 @@ func genericCBOR(body []byte) (any, error) {
 	if err := attest.UnmarshalCBOR(body, &v); err != nil {
 		return nil, fmt.Errorf("entry body is not valid CBOR: %v", err)
 	}
-	return jsonFriendly(v), nil
+	return v, nil
 }
 
 func jsonFriendly(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		if len(x) > maxInlineBytes {
-			sum := sha256.Sum256(x)
-			return map[string]any{"size": len(x), "sha256": hex.EncodeToString(sum[:])}
+	if v == nil {
+		return nil
+	}
+	return friendly(reflect.ValueOf(v))
+}
+
+// friendly walks a value: byte strings and arrays become hex (long ones
+// their size and SHA-256), structs maps of their exported fields, maps get
+// string keys; times and scalars stay as they are.
+func friendly(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
 		}
-		return hex.EncodeToString(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonFriendly(e)
+		return friendly(v.Elem())
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			b := make([]byte, v.Len())
+			reflect.Copy(reflect.ValueOf(b), v)
+			if len(b) > maxInlineBytes {
+				sum := sha256.Sum256(b)
+				return map[string]any{"size": len(b), "sha256": hex.EncodeToString(sum[:])}
+			}
+			return hex.EncodeToString(b)
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = friendly(v.Index(i))
 		}
 		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonFriendly(e)
+	case reflect.Map:
+		out := make(map[string]any, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out[fmt.Sprint(it.Key().Interface())] = friendly(it.Value())
+		}
+		return out
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			return t
+		}
+		out := map[string]any{}
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() {
+				out[f.Name] = friendly(v.Field(i))
+			}
 		}
 		return out
 	default:
-		return v
+		if v.CanInterface() {
+			return v.Interface()
+		}
+		return nil
 	}
 }

@@ -236,10 +236,23 @@ func TestInspect(t *testing.T) {
 	if hcl["user_data"] != v.Binding {
 		t.Fatalf("HCL user-data %v is not the binding %s", hcl["user_data"], v.Binding)
 	}
-	report := vectors.Path(t, "snp", "azure-cvm-genoa-openpcc", "hcl-report.bin")
-	code, out, _ = sworn(t, "inspect", report)
-	if code != 0 || !strings.Contains(out, "hcl_ak_pub") || !strings.Contains(out, "Genoa") {
-		t.Fatalf("inspect HCL report: exit %d\n%s", code, out)
+	if !strings.Contains(out, `"AK": "`) || !strings.Contains(out, `"Quotes": [`) {
+		t.Fatalf("inspect does not decode the TPM entry:\n%s", out)
+	}
+	for _, tc := range []struct {
+		path []string
+		want []string
+	}{
+		{[]string{"snp", "azure-cvm-genoa-openpcc", "hcl-report.bin"}, []string{"hcl_ak_pub", "Genoa"}},
+		{[]string{"nvidia", "sdk-hopper-580.159.03", "hopperAttestationReport.txt"}, []string{`"kind": "nvgpu"`, `"Nonce": "`}},
+		{[]string{"nvidia", "sdk-rims", "NV_GPU_DRIVER_GH100_550.144.03.xml"}, []string{`"ColloquialVersion": "550.144.03"`}},
+	} {
+		code, out, stderr := sworn(t, "inspect", vectors.Path(t, tc.path...))
+		for _, w := range tc.want {
+			if code != 0 || !strings.Contains(out, w) {
+				t.Fatalf("inspect %s: exit %d, %q missing\n%s%s", tc.path[len(tc.path)-1], code, w, out, stderr)
+			}
+		}
 	}
 }
 
