@@ -79,6 +79,16 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 }
 
+// load parses --at and reads --policy (nil when not given).
+func (f *verifyFlags) load() (time.Time, *policy.Policy, error) {
+	at, err := parseAt(f.at)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	p, err := loadPolicy(f.policy)
+	return at, p, err
+}
+
 // report prints a result (JSON or text) and turns its verdict into the exit status.
 func report(w io.Writer, r *attest.Result, asJSON bool) error {
 	if asJSON {

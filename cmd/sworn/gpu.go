@@ -35,11 +35,7 @@ response is DER. Without RIMs the measurements are not compared and the
 verdict is at best a warning.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			at, err := parseAt(vf.at)
-			if err != nil {
-				return err
-			}
-			pol, err := loadPolicy(vf.policy)
+			at, pol, err := vf.load()
 			if err != nil {
 				return err
 			}

@@ -138,11 +138,7 @@ log: section and/or the flags (flags add to the policy). --quorum defaults to
 the number of witnesses given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			at, err := parseAt(vf.at)
-			if err != nil {
-				return err
-			}
-			pol, err := loadPolicy(vf.policy)
+			at, pol, err := vf.load()
 			if err != nil {
 				return err
 			}

@@ -38,11 +38,7 @@ The result prints the AK's fingerprint (ak_fingerprint), the value to put in
 a policy's tpm.pinned_aks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			at, err := parseAt(vf.at)
-			if err != nil {
-				return err
-			}
-			p, err := loadPolicy(vf.policy)
+			at, p, err := vf.load()
 			if err != nil {
 				return err
 			}

@@ -32,11 +32,7 @@ policy and launch measurement. Checks that cannot be made are "skip", with
 the reason, and keep the verdict at best "warning".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			at, err := parseAt(f.at)
-			if err != nil {
-				return err
-			}
-			p, err := loadPolicy(f.policy)
+			at, p, err := f.load()
 			if err != nil {
 				return err
 			}
