@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	"github.com/google/go-eventlog/extract"
@@ -114,19 +115,48 @@ func (e *ReplayError) Error() string {
 // replay differs is a *ReplayError naming the PCR and, where possible, the
 // event.
 func ReplayEventLog(raw []byte, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
+	events, h, err := replayLog(raw, bank, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: h, perPCR: map[int][]int{}}
+	for _, e := range events {
+		c.perPCR[e.Index] = append(c.perPCR[e.Index], int(e.Num()))
+	}
+	if err := c.safeExtract(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// safeExtract is extract, with go-eventlog's panics on events it cannot
+// handle (an unknown event type on a PCR it reads) turned into an error.
+func (c *LogClaims) safeExtract() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("event log is malformed (%v)", r)
+		}
+	}()
+	return c.extract()
+}
+
+// replayLog parses the log with go-eventlog and replays it against the
+// given PCR values of one bank: the events it returns are those that
+// replayed.
+func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.Hash, error) {
 	if len(raw) == 0 {
-		return nil, errors.New("event log is empty")
+		return nil, 0, errors.New("event log is empty")
 	}
 	if len(raw) > MaxEventLogSize {
-		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+		return nil, 0, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
 	}
 	h := bank.Hash()
 	if h == 0 {
-		return nil, fmt.Errorf("unknown bank %s", bank)
+		return nil, 0, fmt.Errorf("unknown bank %s", bank)
 	}
 	el, err := parseLog(raw)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	idx := make([]int, 0, len(pcrs))
 	for i := range pcrs {
@@ -141,18 +171,11 @@ func ReplayEventLog(raw []byte, bank Alg, pcrs map[int][]byte) (*LogClaims, erro
 	if err != nil {
 		var re tcg.ReplayError
 		if errors.As(err, &re) {
-			return nil, diagnose(el, bank, pcrs, re.InvalidMRs)
+			return nil, 0, diagnose(el, bank, pcrs, re.InvalidMRs)
 		}
-		return nil, fmt.Errorf("event log replay: %v", err)
+		return nil, 0, fmt.Errorf("event log replay: %v", err)
 	}
-	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: h, perPCR: map[int][]int{}}
-	for _, e := range events {
-		c.perPCR[e.Index] = append(c.perPCR[e.Index], int(e.Num()))
-	}
-	if err := c.extract(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return events, h, nil
 }
 
 func parseLog(raw []byte) (el *tcg.EventLog, err error) {
@@ -262,19 +285,7 @@ func (c *LogClaims) extract() error {
 			c.Platform = fmt.Sprintf("GCE virtual firmware %d", g)
 		}
 	}
-	if sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true}); err != nil {
-		c.note("Secure Boot state not extracted: %v", err)
-	} else if sb != nil {
-		s := &SecureBoot{Enabled: sb.GetEnabled()}
-		s.PK = certNames(sb.GetPk())
-		s.KEK = certNames(sb.GetKek())
-		s.DB = certNames(sb.GetDb())
-		s.DBHashes = len(sb.GetDb().GetHashes())
-		s.DBXCerts = certNames(sb.GetDbx())
-		s.DBXHashes = len(sb.GetDbx().GetHashes())
-		s.Authority = certNames(sb.GetAuthority())
-		c.SecureBoot = s
-	}
+	c.secureBoot(events)
 	if efi, err := extract.EfiState(c.hash, events, extract.TPMRegisterConfig, extract.Opts{AllowEFIAppBeforeCallingEvent: true}); err != nil {
 		c.note("EFI applications not extracted: %v", err)
 	} else if efi != nil {
@@ -350,6 +361,100 @@ func (c *LogClaims) extract() error {
 	return nil
 }
 
+// secureBoot extracts the Secure Boot state (PCR 7, with the driver loads
+// of PCR 2) with go-eventlog, through a cache keyed by the SHA-256 of
+// everything go-eventlog reads to compute it: the bank and, for every
+// verified event on those two PCRs, its sequence number, PCR, type, digest
+// and data. Parsing the PK, KEK, db and dbx variables and their
+// certificates is most of the cost of claim extraction, and machines of a
+// fleet boot the same firmware with the same variables; an equal key means
+// equal input, so a hit is the result go-eventlog would give again.
+func (c *LogClaims) secureBoot(events []tcg.Event) {
+	key := secureBootKey(c.hash, events)
+	sbCache.RLock()
+	r, ok := sbCache.m[key]
+	sbCache.RUnlock()
+	if !ok {
+		r = secureBootState(events)
+		sbCache.Lock()
+		if sbCache.m == nil || len(sbCache.m) >= maxSecureBootStates {
+			sbCache.m = map[[sha256.Size]byte]sbResult{}
+		}
+		sbCache.m[key] = r
+		sbCache.Unlock()
+	}
+	if r.note != "" {
+		c.Notes = append(c.Notes, r.note)
+	}
+	if r.sb != nil {
+		sb := *r.sb
+		sb.PK, sb.KEK, sb.DB = slices.Clone(sb.PK), slices.Clone(sb.KEK), slices.Clone(sb.DB)
+		sb.DBXCerts, sb.Authority = slices.Clone(sb.DBXCerts), slices.Clone(sb.Authority)
+		c.SecureBoot = &sb
+	}
+}
+
+// sbResult is what secureBootState found: a state, or a note saying why
+// there is none.
+type sbResult struct {
+	sb   *SecureBoot
+	note string
+}
+
+var sbCache struct {
+	sync.RWMutex
+	m map[[sha256.Size]byte]sbResult
+}
+
+// maxSecureBootStates bounds sbCache; when it is full it starts over.
+const maxSecureBootStates = 256
+
+func secureBootKey(h crypto.Hash, events []tcg.Event) [sha256.Size]byte {
+	k := sha256.New()
+	var b [8]byte
+	u32 := func(v uint32) {
+		binary.LittleEndian.PutUint32(b[:4], v)
+		k.Write(b[:4])
+	}
+	k.Write([]byte("sworn secure boot state v1\x00"))
+	u32(uint32(h))
+	for _, e := range events {
+		if i := e.MRIndex(); i != extract.TPMRegisterConfig.SecureBootIdx && i != extract.TPMRegisterConfig.FirmwareDriverIdx {
+			continue
+		}
+		u32(e.Num())
+		u32(e.MRIndex())
+		u32(uint32(e.Type))
+		u32(uint32(len(e.Digest)))
+		k.Write(e.Digest)
+		u32(uint32(len(e.Data)))
+		k.Write(e.Data)
+	}
+	var out [sha256.Size]byte
+	k.Sum(out[:0])
+	return out
+}
+
+func secureBootState(events []tcg.Event) sbResult {
+	sb, err := extract.SecureBootState(events, extract.TPMRegisterConfig, extract.Opts{AllowEmptySBVar: true})
+	if err != nil {
+		return sbResult{note: fmt.Sprintf("Secure Boot state not extracted: %v", err)}
+	}
+	if sb == nil {
+		return sbResult{}
+	}
+	return sbResult{sb: &SecureBoot{
+		Enabled:   sb.GetEnabled(),
+		PK:        certNames(sb.GetPk()),
+		KEK:       certNames(sb.GetKek()),
+		DB:        certNames(sb.GetDb()),
+		DBHashes:  len(sb.GetDb().GetHashes()),
+		DBXCerts:  certNames(sb.GetDbx()),
+		DBXHashes: len(sb.GetDbx().GetHashes()),
+		Authority: certNames(sb.GetAuthority()),
+	}}
+}
+
 // utf16z decodes UTF-16LE text with an optional terminating NUL.
 func utf16z(b []byte) (string, bool) {
 	if len(b) < 2 || len(b)%2 != 0 || len(b) > 1<<16 {
@@ -387,16 +492,49 @@ func certNames(db *pb.Database) []string {
 	for _, c := range db.GetCerts() {
 		if der := c.GetDer(); der != nil {
 			d := sha256.Sum256(der)
-			name := "unparsable certificate"
-			if cert, err := x509.ParseCertificate(der); err == nil {
-				name = cert.Subject.String()
-			}
-			out = append(out, fmt.Sprintf("%s (sha256:%s)", name, hex.EncodeToString(d[:])))
+			out = append(out, fmt.Sprintf("%s (sha256:%s)", certSubject(d, der), hex.EncodeToString(d[:])))
 			continue
 		}
 		out = append(out, c.GetWellKnown().String())
 	}
 	return out
+}
+
+// subjects caches the subject names of Secure Boot certificates by the
+// SHA-256 of their DER. go-eventlog has already parsed each certificate
+// (and rejected the log if one did not parse) by the time certNames sees
+// it, but hands back only the DER; a fleet's logs carry the same few
+// vendor certificates, so parsing each once is enough. The key is the
+// digest of the whole DER, so a hit names exactly the bytes it was
+// computed from. The cache is bounded: past maxSubjects entries, names are
+// computed without being kept.
+var subjects struct {
+	sync.RWMutex
+	m map[[sha256.Size]byte]string
+}
+
+const maxSubjects = 4096
+
+func certSubject(digest [sha256.Size]byte, der []byte) string {
+	subjects.RLock()
+	name, ok := subjects.m[digest]
+	subjects.RUnlock()
+	if ok {
+		return name
+	}
+	name = "unparsable certificate"
+	if cert, err := x509.ParseCertificate(der); err == nil {
+		name = cert.Subject.String()
+	}
+	subjects.Lock()
+	if subjects.m == nil {
+		subjects.m = map[[sha256.Size]byte]string{}
+	}
+	if len(subjects.m) < maxSubjects {
+		subjects.m[digest] = name
+	}
+	subjects.Unlock()
+	return name
 }
 
 // ComputePCRs replays an event log by itself, without a quote: the PCR
