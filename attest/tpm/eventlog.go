@@ -143,7 +143,8 @@ func (c *LogClaims) safeExtract() (err error) {
 // replayLog parses the log with go-eventlog and replays it against the
 // given PCR values of one bank: the events it returns are those that
 // replayed.
-func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.Hash, error) {
+// openLog checks a log's size and bank and parses it.
+func openLog(raw []byte, bank Alg) (*tcg.EventLog, crypto.Hash, error) {
 	if len(raw) == 0 {
 		return nil, 0, errors.New("event log is empty")
 	}
@@ -155,6 +156,11 @@ func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.H
 		return nil, 0, fmt.Errorf("unknown bank %s", bank)
 	}
 	el, err := parseLog(raw)
+	return el, h, err
+}
+
+func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.Hash, error) {
+	el, h, err := openLog(raw, bank)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -541,14 +547,7 @@ func certSubject(digest [sha256.Size]byte, der []byte) string {
 // values of one bank that the log claims. They are untrusted until a quote
 // covers them; sworn measure eventlog prints them.
 func ComputePCRs(raw []byte, bank Alg) (map[int][]byte, error) {
-	if len(raw) > MaxEventLogSize {
-		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
-	}
-	h := bank.Hash()
-	if h == 0 {
-		return nil, fmt.Errorf("unknown bank %s", bank)
-	}
-	el, err := parseLog(raw)
+	el, h, err := openLog(raw, bank)
 	if err != nil {
 		return nil, err
 	}

@@ -401,30 +401,15 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 
 // teeAK returns the Azure HCL AK claim of a CPU TEE section whose binding
 // step passed.
-func teeAK(env *attest.Env) (string, string, bool) {
-	names := make([]string, 0, len(env.Devices))
-	for n := range env.Devices {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		d := env.Devices[n]
-		if d == nil || d.Claims == nil {
-			continue
-		}
-		k, ok := d.Claims[ClaimHCLAKPub].(string)
-		if !ok || k == "" {
-			continue
-		}
-		if st := d.Step(d.Kind + ".binding"); st == nil || st.Status != attest.Pass {
-			continue
-		}
-		return n, k, true
-	}
-	return "", "", false
-}
+func teeAK(env *attest.Env) (string, string, bool) { return boundClaim(env, ClaimHCLAKPub) }
 
-func svsmEK(env *attest.Env) (string, string, bool) {
+// svsmEK returns the SVSM vTPM EK claim of a CPU TEE section whose binding
+// step passed.
+func svsmEK(env *attest.Env) (string, string, bool) { return boundClaim(env, ClaimSVSMEK) }
+
+// boundClaim returns the first device (by name) whose claim is a non-empty
+// string and whose <kind>.binding step passed, and that claim.
+func boundClaim(env *attest.Env, claim string) (string, string, bool) {
 	names := make([]string, 0, len(env.Devices))
 	for n := range env.Devices {
 		names = append(names, n)
@@ -435,7 +420,7 @@ func svsmEK(env *attest.Env) (string, string, bool) {
 		if d == nil || d.Claims == nil {
 			continue
 		}
-		k, ok := d.Claims[ClaimSVSMEK].(string)
+		k, ok := d.Claims[claim].(string)
 		if !ok || k == "" {
 			continue
 		}
