@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
@@ -40,15 +41,15 @@ func simPolicy(t *testing.T, extra string) *policy.Policy {
 
 func appraise(t *testing.T, n *Node, p *policy.Policy, nonce []byte, when time.Time) *attest.Result {
 	t.Helper()
-	return attest.Appraise(t.Context(), n.Bundle, attest.Options{At: when, Policy: p, Nonce: nonce, Verifiers: []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier()}})
+	return attest.Appraise(t.Context(), n.Bundle, attest.Options{At: when, Policy: p, Nonce: nonce, Verifiers: []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier(), nvgpu.NewVerifier(nil)}})
 }
 
 func TestBootDeterministic(t *testing.T) {
-	a, err := Boot(Options{Seed: 9, At: at, NoTPM: true})
+	a, err := Boot(Options{Seed: 9, At: at, NoTPM: true, GPUs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Boot(Options{Seed: 9, At: at, NoTPM: true})
+	b, _ := Boot(Options{Seed: 9, At: at, NoTPM: true, GPUs: 2})
 	x, _ := a.Bundle.Marshal()
 	y, _ := b.Bundle.Marshal()
 	if !bytes.Equal(x, y) {
@@ -57,10 +58,13 @@ func TestBootDeterministic(t *testing.T) {
 	if _, err := Boot(Options{Seed: 9}); err == nil {
 		t.Fatal("boot without a time accepted")
 	}
+	if _, err := Boot(Options{Seed: 9, At: at, GPUs: MaxGPUs + 1}); err == nil {
+		t.Fatal("too many GPUs accepted")
+	}
 }
 
 func TestPipeline(t *testing.T) {
-	n, err := Boot(Options{Seed: 1, At: at})
+	n, err := Boot(Options{Seed: 1, At: at, GPUs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
