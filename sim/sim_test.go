@@ -120,8 +120,8 @@ func TestPipeline(t *testing.T) {
 // TestSplicedEvidence moves one node's SNP evidence into another node's
 // bundle: the binding must catch it.
 func TestSplicedEvidence(t *testing.T) {
-	a, _ := Boot(Options{Seed: 1, At: at})
-	b, _ := Boot(Options{Seed: 2, At: at})
+	a, _ := Boot(Options{Seed: 1, At: at, GPUs: 1})
+	b, _ := Boot(Options{Seed: 2, At: at, GPUs: 1})
 	// The whole evidence of another node.
 	spliced := *a.Bundle
 	spliced.Evidence = b.Bundle.Evidence
@@ -134,10 +134,19 @@ func TestSplicedEvidence(t *testing.T) {
 	}
 	// Only the vTPM of another node: its AK is not the one cpu0 vouches
 	// for, and its quote is over another binding.
-	spliced.Evidence = []attest.Entry{a.Bundle.Evidence[0], b.Bundle.Evidence[1]}
+	spliced.Evidence = []attest.Entry{a.Bundle.Evidence[0], b.Bundle.Evidence[1], a.Bundle.Evidence[2]}
 	r = appraise(t, &Node{Bundle: &spliced}, simPolicy(t, ""), nil, at.Add(time.Hour))
 	if st := r.Devices["tpm0"].Step("tpm.quote"); st == nil || st.Status != attest.Fail {
 		t.Fatalf("spliced vTPM quote: %+v", r.Devices["tpm0"].Steps)
+	}
+	// Only the GPU of another node: its nonce is derived from another binding.
+	spliced.Evidence = []attest.Entry{a.Bundle.Evidence[0], a.Bundle.Evidence[1], b.Bundle.Evidence[2]}
+	r = appraise(t, &Node{Bundle: &spliced}, simPolicy(t, ""), nil, at.Add(time.Hour))
+	if st := r.Devices["gpu0"].Step("gpu.nonce"); st == nil || st.Status != attest.Fail {
+		t.Fatalf("spliced GPU: %+v", r.Devices["gpu0"].Steps)
+	}
+	if r.Devices["tpm0"].Verdict != attest.Affirming {
+		t.Fatalf("the node's own vTPM: %+v", r.Devices["tpm0"].Steps)
 	}
 }
 
