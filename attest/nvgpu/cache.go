@@ -1,30 +1,53 @@
 package nvgpu
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"crypto/x509"
+	"encoding/binary"
+	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
+)
+
+// Kinds of cache entries.
+const (
+	kindChain = "chain"
+	kindRIM   = "rim"
 )
 
 // DefaultCacheEntries is the size of a cache made by NewCache(0).
 const DefaultCacheEntries = 1024
 
-// Cache remembers verified certificate chains and RIMs, keyed by the
-// SHA-256 of their exact bytes and the pinned root, with the window of
-// time in which the verification holds (the latest notBefore to the
-// earliest notAfter of the chain). A hit outside that window is a miss, so
-// a cached answer is always the one a fresh verification would give. It
-// is bounded: when full, the oldest entry goes. It is safe for concurrent
-// use. A nil *Cache caches nothing.
+// Cache remembers verified certificate chains and RIMs, keyed by their
+// exact bytes and the pinned root, with the window of time in which the
+// verification holds (the latest notBefore to the earliest notAfter of the
+// chain). A hit outside that window is a miss, so a cached answer is
+// always the one a fresh verification would give.
+//
+// Lookups are cheap and exact: entries are found by a keyed 64-bit
+// hash/maphash of the bytes (random per cache, so its collisions cannot be
+// chosen), and a candidate is a hit only when its stored bytes, pin and
+// kind equal the query's in full. A hash collision, or any byte changed,
+// is therefore a miss that verifies from scratch; it can never return
+// another input's result. No cryptographic digest of the inputs is needed.
+//
+// It is bounded: when full, the oldest entry goes. It is safe for
+// concurrent use. A nil *Cache caches nothing.
 type Cache struct {
+	seed  maphash.Seed
 	mu    sync.Mutex
 	max   int
-	order [][32]byte
-	m     map[[32]byte]*cacheEntry
+	order []uint64
+	m     map[uint64]*cacheEntry
 }
 
 type cacheEntry struct {
+	// What was verified, compared in full on every lookup.
+	kind  string
+	pin   SPKIHash
+	parts [][]byte
+
 	certs     []*x509.Certificate
 	rim       *RIM
 	notBefore time.Time
@@ -38,41 +61,46 @@ func NewCache(max int) *Cache {
 	if max <= 0 {
 		max = DefaultCacheEntries
 	}
-	return &Cache{max: max, m: map[[32]byte]*cacheEntry{}}
+	return &Cache{seed: maphash.MakeSeed(), max: max, m: map[uint64]*cacheEntry{}}
 }
 
-func cacheKey(kind string, pin SPKIHash, parts ...[]byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(kind))
+// key hashes the kind, the pin and the parts, each part with its length
+// (so that the split between parts counts), under the cache's seed.
+func (c *Cache) key(kind string, pin SPKIHash, parts [][]byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(kind)
 	h.Write(pin[:])
-	var n [8]byte
+	var n [16]byte
 	for _, p := range parts {
-		l := len(p)
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
+		binary.LittleEndian.PutUint64(n[:8], uint64(len(p)))
+		binary.LittleEndian.PutUint64(n[8:], maphash.Bytes(c.seed, p))
 		h.Write(n[:])
-		h.Write(p)
 	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+	return h.Sum64()
 }
 
-func (c *Cache) get(k [32]byte, at time.Time) *cacheEntry {
+// matches reports whether the entry was made from exactly these inputs.
+func (e *cacheEntry) matches(kind string, pin SPKIHash, parts [][]byte) bool {
+	return e.kind == kind && e.pin == pin &&
+		slices.EqualFunc(e.parts, parts, bytes.Equal)
+}
+
+func (c *Cache) get(k uint64, kind string, pin SPKIHash, parts [][]byte, at time.Time) *cacheEntry {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e := c.m[k]
-	if e == nil || at.Before(e.notBefore) || at.After(e.notAfter) {
+	c.mu.Unlock()
+	// Entries are immutable once stored, so they are compared unlocked.
+	if e == nil || !e.matches(kind, pin, parts) || at.Before(e.notBefore) || at.After(e.notAfter) {
 		return nil
 	}
 	return e
 }
 
-func (c *Cache) put(k [32]byte, e *cacheEntry) {
+func (c *Cache) put(k uint64, e *cacheEntry) {
 	if c == nil {
 		return
 	}
@@ -115,11 +143,21 @@ func window(certs []*x509.Certificate) (nb, na time.Time) {
 
 // verifyChainDER parses and verifies a DER chain, through the cache.
 func (c *Cache) verifyChainDER(ders [][]byte, pin SPKIHash, at time.Time) ([]*x509.Certificate, time.Time, error) {
-	k := cacheKey("chain", pin, ders...)
-	if e := c.get(k, at); e != nil {
-		return e.certs, e.expiry, nil
+	var k uint64
+	if c != nil {
+		k = c.key(kindChain, pin, ders)
+		if e := c.get(k, kindChain, pin, ders, at); e != nil {
+			return e.certs, e.expiry, nil
+		}
 	}
-	certs, err := ParseDERChain(ders)
+	// Parse a copy: the certificates share the memory they are parsed
+	// from, and the caller's bytes (possibly a slice of an entry body) may
+	// change after this call; the cache keeps the copy to compare with.
+	own := make([][]byte, len(ders))
+	for i, d := range ders {
+		own[i] = bytes.Clone(d)
+	}
+	certs, err := ParseDERChain(own)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -128,15 +166,19 @@ func (c *Cache) verifyChainDER(ders [][]byte, pin SPKIHash, at time.Time) ([]*x5
 		return certs, time.Time{}, err
 	}
 	nb, na := window(certs)
-	c.put(k, &cacheEntry{certs: certs, notBefore: nb, notAfter: na, expiry: exp})
+	c.put(k, &cacheEntry{kind: kindChain, pin: pin, parts: own, certs: certs, notBefore: nb, notAfter: na, expiry: exp})
 	return certs, exp, nil
 }
 
 // verifyRIM parses and verifies a RIM document, through the cache.
 func (c *Cache) verifyRIM(doc []byte, pin SPKIHash, at time.Time) (*RIM, time.Time, error) {
-	k := cacheKey("rim", pin, doc)
-	if e := c.get(k, at); e != nil {
-		return e.rim, e.expiry, nil
+	var k uint64
+	parts := [][]byte{doc}
+	if c != nil {
+		k = c.key(kindRIM, pin, parts)
+		if e := c.get(k, kindRIM, pin, parts, at); e != nil {
+			return e.rim, e.expiry, nil
+		}
 	}
 	r, err := ParseRIM(doc)
 	if err != nil {
@@ -147,6 +189,7 @@ func (c *Cache) verifyRIM(doc []byte, pin SPKIHash, at time.Time) (*RIM, time.Ti
 		return r, time.Time{}, err
 	}
 	nb, na := window(r.Certs)
-	c.put(k, &cacheEntry{rim: r, notBefore: nb, notAfter: na, expiry: exp})
+	// r.Raw() is ParseRIM's own copy of doc.
+	c.put(k, &cacheEntry{kind: kindRIM, pin: pin, parts: [][]byte{r.Raw()}, rim: r, notBefore: nb, notAfter: na, expiry: exp})
 	return r, exp, nil
 }

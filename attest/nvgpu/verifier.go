@@ -42,32 +42,56 @@ func ParseEvidence(body []byte) (*Evidence, error) {
 	if err := attest.UnmarshalCBOR(body, &e); err != nil {
 		return nil, fmt.Errorf("GPU evidence is not valid CBOR: %v", err)
 	}
+	if err := e.checkSizes(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// parseEvidenceShared is ParseEvidence for the verifier: the same result
+// and the same errors, but when the body is in the canonical form that
+// Marshal writes, its byte strings are slices of body instead of copies
+// (decodeEvidenceShared); any other encoding goes to ParseEvidence. The
+// caller must copy whatever it keeps beyond the appraisal.
+func parseEvidenceShared(body []byte) (*Evidence, error) {
+	e, ok := decodeEvidenceShared(body)
+	if !ok {
+		return ParseEvidence(body)
+	}
+	if err := e.checkSizes(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// checkSizes bounds every part of decoded evidence.
+func (e *Evidence) checkSizes() error {
 	switch {
 	case len(e.Report) == 0 || len(e.Report) > MaxReportSize:
-		return nil, fmt.Errorf("GPU evidence report is %d bytes; it must be 1 to %d", len(e.Report), MaxReportSize)
+		return fmt.Errorf("GPU evidence report is %d bytes; it must be 1 to %d", len(e.Report), MaxReportSize)
 	case len(e.Certs) == 0 || len(e.Certs) > MaxChainCerts:
-		return nil, fmt.Errorf("GPU evidence has %d certificates; it must have 1 to %d", len(e.Certs), MaxChainCerts)
+		return fmt.Errorf("GPU evidence has %d certificates; it must have 1 to %d", len(e.Certs), MaxChainCerts)
 	case len(e.RIMs) > maxEvidenceRIMs:
-		return nil, fmt.Errorf("GPU evidence has %d RIMs; at most %d", len(e.RIMs), maxEvidenceRIMs)
+		return fmt.Errorf("GPU evidence has %d RIMs; at most %d", len(e.RIMs), maxEvidenceRIMs)
 	case len(e.OCSP) > MaxOCSPResponses:
-		return nil, fmt.Errorf("GPU evidence has %d OCSP responses; at most %d", len(e.OCSP), MaxOCSPResponses)
+		return fmt.Errorf("GPU evidence has %d OCSP responses; at most %d", len(e.OCSP), MaxOCSPResponses)
 	}
 	for i, c := range e.Certs {
 		if len(c) > maxCertSize {
-			return nil, fmt.Errorf("GPU evidence certificate %d is %d bytes; at most %d", i, len(c), maxCertSize)
+			return fmt.Errorf("GPU evidence certificate %d is %d bytes; at most %d", i, len(c), maxCertSize)
 		}
 	}
 	for i, r := range e.RIMs {
 		if len(r) > MaxRIMSize {
-			return nil, fmt.Errorf("GPU evidence RIM %d is %d bytes; at most %d", i, len(r), MaxRIMSize)
+			return fmt.Errorf("GPU evidence RIM %d is %d bytes; at most %d", i, len(r), MaxRIMSize)
 		}
 	}
 	for i, o := range e.OCSP {
 		if len(o) > MaxOCSPSize {
-			return nil, fmt.Errorf("GPU evidence OCSP response %d is %d bytes; at most %d", i, len(o), MaxOCSPSize)
+			return fmt.Errorf("GPU evidence OCSP response %d is %d bytes; at most %d", i, len(o), MaxOCSPSize)
 		}
 	}
-	return &e, nil
+	return nil
 }
 
 // DeviceIndex returns N of a device name "gpuN".
@@ -131,7 +155,7 @@ func (v *Verifier) verify(a *gpuAppraisal, e attest.Entry) {
 	c["x-nvidia-device-type"] = "gpu"
 
 	// 1. Parse.
-	ev, err := ParseEvidence(e.Body)
+	ev, err := parseEvidenceShared(e.Body)
 	var rep *Report
 	if err == nil {
 		rep, err = ParseReport(ev.Report)

@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -286,13 +285,34 @@ func verifyRawP384(pub *ecdsa.PublicKey, msg, sig []byte) bool {
 		return false
 	}
 	d := sha512.Sum384(msg)
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1BigInt(new(big.Int).SetBytes(sig[:48]))
-		b.AddASN1BigInt(new(big.Int).SetBytes(sig[48:]))
-	})
-	der, err := b.Bytes()
-	return err == nil && ecdsa.VerifyASN1(pub, d[:], der)
+	var buf [2 + 2*(2+1+48)]byte
+	return ecdsa.VerifyASN1(pub, d[:], rawToDER(buf[:0], sig[:48], sig[48:]))
+}
+
+// rawToDER appends the DER ECDSA-Sig-Value SEQUENCE { INTEGER r, INTEGER s }
+// of big-endian r and s (each at most 48 bytes, so every length fits one
+// byte): leading zeros dropped, a zero byte added where the top bit is set.
+func rawToDER(dst, r, s []byte) []byte {
+	integer := func(dst, v []byte) []byte {
+		for len(v) > 1 && v[0] == 0 {
+			v = v[1:]
+		}
+		if len(v) == 0 {
+			v = []byte{0}
+		}
+		if v[0]&0x80 != 0 {
+			dst = append(dst, 0x02, byte(len(v)+1), 0)
+		} else {
+			dst = append(dst, 0x02, byte(len(v)))
+		}
+		return append(dst, v...)
+	}
+	start := len(dst)
+	dst = append(dst, 0x30, 0)
+	dst = integer(dst, r)
+	dst = integer(dst, s)
+	dst[start+1] = byte(len(dst) - start - 2)
+	return dst
 }
 
 // Nonce returns the requester nonce of GPU index under a node binding:
