@@ -48,22 +48,6 @@ func ParseEvidence(body []byte) (*Evidence, error) {
 	return &e, nil
 }
 
-// parseEvidenceShared is ParseEvidence for the verifier: the same result
-// and the same errors, but when the body is in the canonical form that
-// Marshal writes, its byte strings are slices of body instead of copies
-// (decodeEvidenceShared); any other encoding goes to ParseEvidence. The
-// caller must copy whatever it keeps beyond the appraisal.
-func parseEvidenceShared(body []byte) (*Evidence, error) {
-	e, ok := decodeEvidenceShared(body)
-	if !ok {
-		return ParseEvidence(body)
-	}
-	if err := e.checkSizes(); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
 // checkSizes bounds every part of decoded evidence.
 func (e *Evidence) checkSizes() error {
 	switch {
@@ -155,7 +139,7 @@ func (v *Verifier) verify(a *gpuAppraisal, e attest.Entry) {
 	c["x-nvidia-device-type"] = "gpu"
 
 	// 1. Parse.
-	ev, err := parseEvidenceShared(e.Body)
+	ev, err := ParseEvidence(e.Body)
 	var rep *Report
 	if err == nil {
 		rep, err = ParseReport(ev.Report)
