@@ -8,18 +8,21 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // Kinds of cache entries.
 const (
 	kindChain = "chain"
 	kindRIM   = "rim"
+	kindOCSP  = "ocsp"
 )
 
 // DefaultCacheEntries is the size of a cache made by NewCache(0).
 const DefaultCacheEntries = 1024
 
-// Cache remembers verified certificate chains and RIMs, keyed by their
+// Cache remembers verified certificate chains, RIMs and OCSP responses, keyed by their
 // exact bytes and the pinned root, with the window of time in which the
 // verification holds (the latest notBefore to the earliest notAfter of the
 // chain). A hit outside that window is a miss, so a cached answer is
@@ -50,6 +53,7 @@ type cacheEntry struct {
 
 	certs     []*x509.Certificate
 	rim       *RIM
+	ocsp      *ocsp.Response
 	notBefore time.Time
 	notAfter  time.Time
 	expiry    time.Time

@@ -232,9 +232,25 @@ func TestOCSPStates(t *testing.T) {
 		{"unknown", revoke(ocsp.Unknown, 0), "", attest.Fail},
 		{"unknown allowed", revoke(ocsp.Unknown, 0), "nvgpu:\n  ocsp_allow: [good, unknown]\n", attest.Pass},
 	}
+	// One cached verifier for every case: a cached OCSP result must never
+	// answer for another response, nor outlive its nextUpdate.
+	cached := NewVerifier(NewCache(0))
+	good, _ := ev.Marshal()
+	simPol := mustPolicy(t, "roots:\n  nvidia: simulated\n")
+	for _, when := range []time.Time{at, at, at.Add(8 * 24 * time.Hour)} {
+		r := attest.VerifyEntry(context.Background(), cached, attest.Entry{Kind: attest.KindNVGPU, Device: "gpu0", Body: good}, when, simPol, &b)
+		want := attest.Pass
+		if when != at {
+			want = attest.Fail // the stapled responses have expired
+		}
+		if got := stepStatus(r.Devices["gpu0"], "gpu.ocsp"); got != want {
+			dump(t, r.Devices["gpu0"])
+			t.Fatalf("cached good responses at %s: gpu.ocsp %s, want %s", when, got, want)
+		}
+	}
 	for _, c := range cases {
 		pol := mustPolicy(t, "roots:\n  nvidia: simulated\n"+c.pol)
-		r := attest.VerifyEntry(context.Background(), NewVerifier(nil), attest.Entry{Kind: attest.KindNVGPU, Device: "gpu0", Body: c.body}, at, pol, &b)
+		r := attest.VerifyEntry(context.Background(), cached, attest.Entry{Kind: attest.KindNVGPU, Device: "gpu0", Body: c.body}, at, pol, &b)
 		if got := stepStatus(r.Devices["gpu0"], "gpu.ocsp"); got != c.status {
 			dump(t, r.Devices["gpu0"])
 			t.Errorf("%s: gpu.ocsp %s, want %s", c.name, got, c.status)

@@ -42,23 +42,26 @@ type OCSPStatus struct {
 // thisUpdate ≤ at < nextUpdate. Responses for other certificates are
 // ignored.
 func VerifyOCSP(responses [][]byte, cert, issuer *x509.Certificate, at time.Time) OCSPStatus {
+	return (*Cache)(nil).verifyOCSP(responses, cert, issuer, at)
+}
+
+// verifyOCSP is VerifyOCSP through the cache: parsing a response and
+// checking its signature (ocsp.ParseResponseForCert) is cached by the exact
+// response, certificate and issuer; the time and status checks run on
+// every call.
+func (c *Cache) verifyOCSP(responses [][]byte, cert, issuer *x509.Certificate, at time.Time) OCSPStatus {
 	st := OCSPStatus{Cert: cert}
 	for _, der := range responses {
 		if len(der) > MaxOCSPSize {
 			continue
 		}
-		r, err := ocsp.ParseResponseForCert(der, cert, issuer)
+		r, err := c.parseOCSP(der, cert, issuer)
 		if err != nil {
-			var ne ocsp.ResponseError
-			if errors.As(err, &ne) {
-				continue
-			}
-			// A response for another serial number is not an error here.
-			if isNoMatch(err) {
-				continue
-			}
 			st.Err = fmt.Errorf("OCSP response for %q is invalid: %v", cert.Subject.CommonName, err)
 			return st
+		}
+		if r == nil { // an error status, or a response for other certificates
+			continue
 		}
 		st.ThisUpdate, st.NextUpdate = r.ThisUpdate, r.NextUpdate
 		if r.Certificate != nil && !r.Certificate.Equal(issuer) {
@@ -96,6 +99,35 @@ func VerifyOCSP(responses [][]byte, cert, issuer *x509.Certificate, at time.Time
 		return st
 	}
 	return st
+}
+
+// parseOCSP parses a response for cert and checks its signature. It
+// returns nil, nil for a response that is not about cert or that carries an
+// OCSP error status; both outcomes, and successful parses, are cached.
+func (c *Cache) parseOCSP(der []byte, cert, issuer *x509.Certificate) (*ocsp.Response, error) {
+	parts := [][]byte{der, cert.Raw, issuer.Raw}
+	var k uint64
+	if c != nil {
+		k = c.key(kindOCSP, SPKIHash{}, parts)
+		if e := c.get(k, kindOCSP, SPKIHash{}, parts, time.Time{}); e != nil {
+			return e.ocsp, nil
+		}
+	}
+	r, err := ocsp.ParseResponseForCert(der, cert, issuer)
+	if err != nil {
+		var ne ocsp.ResponseError
+		if !errors.As(err, &ne) && !isNoMatch(err) {
+			return nil, err
+		}
+		r = nil
+	}
+	own := make([][]byte, len(parts))
+	for i, p := range parts {
+		own[i] = slices.Clone(p)
+	}
+	// The signature holds at any time; validity is checked on every call.
+	c.put(k, &cacheEntry{kind: kindOCSP, parts: own, ocsp: r, notAfter: time.Unix(1<<62, 0)})
+	return r, nil
 }
 
 func isNoMatch(err error) bool {

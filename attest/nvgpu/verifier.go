@@ -116,6 +116,7 @@ type gpuAppraisal struct {
 	pol   *policy.Policy
 	roots Roots
 	c     map[string]any
+	cache *Cache
 }
 
 // Verify appraises one GPU entry. Steps, in order: gpu.parse, gpu.trailing
@@ -123,7 +124,7 @@ type gpuAppraisal struct {
 // gpu.signature, gpu.chain, gpu.fwid, gpu.nonce, gpu.ocsp, gpu.rim.driver,
 // gpu.rim.vbios, gpu.measurements, gpu.policy.
 func (v *Verifier) Verify(ctx context.Context, e attest.Entry, env *attest.Env) *attest.Section {
-	a := &gpuAppraisal{s: &attest.Section{Kind: attest.KindNVGPU}, env: env, pol: env.Policy, roots: ProductionRoots, c: map[string]any{}}
+	a := &gpuAppraisal{s: &attest.Section{Kind: attest.KindNVGPU}, env: env, pol: env.Policy, roots: ProductionRoots, c: map[string]any{}, cache: v.cache}
 	a.s.Claims = a.c
 	if a.pol != nil && a.pol.Roots.NVIDIA == policy.Simulated {
 		a.roots = SimulatedRoots()
@@ -443,7 +444,7 @@ func (a *gpuAppraisal) checkOCSP(ev *Evidence, certs []*x509.Certificate, chainO
 	var checks []check
 	// Device chain: every certificate but the per-boot leaf and the root.
 	for i := 1; i+1 < len(certs); i++ {
-		checks = append(checks, check{"device", VerifyOCSP(ev.OCSP, certs[i], certs[i+1], a.env.At)})
+		checks = append(checks, check{"device", a.cache.verifyOCSP(ev.OCSP, certs[i], certs[i+1], a.env.At)})
 	}
 	for _, r := range []struct {
 		name string
@@ -454,7 +455,7 @@ func (a *gpuAppraisal) checkOCSP(ev *Evidence, certs []*x509.Certificate, chainO
 		}
 		rc := r.vr.rim.Certs
 		for i := 0; i+1 < len(rc); i++ {
-			checks = append(checks, check{r.name, VerifyOCSP(ev.OCSP, rc[i], rc[i+1], a.env.At)})
+			checks = append(checks, check{r.name, a.cache.verifyOCSP(ev.OCSP, rc[i], rc[i+1], a.env.At)})
 		}
 	}
 	var missing, bad, notAllowed, warned, good []string
