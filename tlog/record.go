@@ -2,6 +2,8 @@ package tlog
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -210,16 +212,24 @@ var ErrUnknownPublisher = errors.New("record is signed by a publisher key that i
 // VerifySignature checks the record's signature with the allowed publisher
 // keys.
 func (r *Record) VerifySignature(publishers []note.Verifier) (note.Verifier, error) {
+	return r.verifySigned(nil, publishers)
+}
+
+// verifySigned is VerifySignature with the signed bytes already at hand
+// (nil: encode them).
+func (r *Record) verifySigned(msg []byte, publishers []note.Verifier) (note.Verifier, error) {
 	if len(r.Signature) == 0 {
 		return nil, errors.New("record is not signed")
 	}
 	for _, v := range publishers {
-		if fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash()) != r.Publisher {
+		if !isKeyID(r.Publisher, v) {
 			continue
 		}
-		msg, err := r.SignedBytes()
-		if err != nil {
-			return nil, err
+		if msg == nil {
+			var err error
+			if msg, err = r.SignedBytes(); err != nil {
+				return nil, err
+			}
 		}
 		if !v.Verify(msg, r.Signature) {
 			return nil, fmt.Errorf("record signature by publisher %s does not verify: the record was altered or signed with another key", r.Publisher)
@@ -227,6 +237,20 @@ func (r *Record) VerifySignature(publishers []note.Verifier) (note.Verifier, err
 		return v, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnknownPublisher, r.Publisher)
+}
+
+// isKeyID reports whether id is v's key ID: fmt.Sprintf("%s+%08x",
+// v.Name(), v.KeyHash()), without the formatting.
+func isKeyID(id string, v note.Verifier) bool {
+	name := v.Name()
+	if len(id) != len(name)+9 || id[:len(name)] != name || id[len(name)] != '+' {
+		return false
+	}
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], v.KeyHash())
+	var x [8]byte
+	hex.Encode(x[:], h[:])
+	return id[len(name)+1:] == string(x[:])
 }
 
 // ParseRecord decodes a record strictly: bounded size, no unknown or
@@ -255,7 +279,49 @@ func ParseRecord(data []byte) (*Record, error) {
 }
 
 // ParseLeaf decodes a log entry: a signed record in canonical encoding.
+//
+// It accepts exactly what ParseRecord followed by the canonical-encoding
+// check accepts. A canonical leaf is json.Marshal's output for the decoded
+// record, and such output always passes checkJSON (its keys are the
+// record's lowercase field names, once each, nested a few levels deep), so
+// a leaf that decodes strictly, re-encodes to the same bytes and validates
+// is accepted without the token walk; anything else goes through the full
+// strict path, which gives the precise reason for refusing it.
 func ParseLeaf(data []byte) (*Record, error) {
+	if r, ok := parseCanonicalLeaf(data); ok {
+		return r, nil
+	}
+	return parseLeafStrict(data)
+}
+
+// parseCanonicalLeaf is ParseLeaf's fast path: ok only when data is a
+// valid, signed record in canonical encoding.
+func parseCanonicalLeaf(data []byte) (*Record, bool) {
+	if len(data) > MaxRecordSize || len(data) == 0 || data[0] != '{' {
+		return nil, false
+	}
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil || dec.InputOffset() != int64(len(data)) {
+		return nil, false
+	}
+	if len(r.Signature) == 0 {
+		return nil, false
+	}
+	c, err := r.Canonical()
+	if err != nil || !bytes.Equal(c, data) {
+		return nil, false
+	}
+	if r.Validate() != nil {
+		return nil, false
+	}
+	return &r, true
+}
+
+// parseLeafStrict is ParseLeaf by the book: strict parsing (checkJSON and
+// all), then the canonical-encoding check.
+func parseLeafStrict(data []byte) (*Record, error) {
 	r, err := ParseRecord(data)
 	if err != nil {
 		return nil, err
@@ -271,6 +337,57 @@ func ParseLeaf(data []byte) (*Record, error) {
 		return nil, errors.New("record is not signed")
 	}
 	return r, nil
+}
+
+// SignedLeaf is a log entry parsed by ParseSignedLeaf: its record and the
+// bytes the record's signature covers.
+type SignedLeaf struct {
+	// Record is the parsed record. Do not modify it: VerifySignature
+	// checks the bytes it was parsed from.
+	Record *Record
+	signed []byte
+}
+
+// ParseSignedLeaf parses a log entry as ParseLeaf does and keeps the bytes
+// its signature covers, cut from the canonical leaf rather than encoded a
+// second time: the canonical encoding of the record without its signature
+// is the leaf with its last field, the signature, left out.
+func ParseSignedLeaf(data []byte) (*SignedLeaf, error) {
+	r, err := ParseLeaf(data)
+	if err != nil {
+		return nil, err
+	}
+	return &SignedLeaf{Record: r, signed: signedBytesOfLeaf(r, data)}, nil
+}
+
+// signedBytesOfLeaf returns r.SignedBytes() for a record r whose canonical
+// encoding is leaf.
+func signedBytesOfLeaf(r *Record, leaf []byte) []byte {
+	var suffix []byte
+	suffix = append(suffix, `,"signature":"`...)
+	suffix = base64.StdEncoding.AppendEncode(suffix, r.Signature)
+	suffix = append(suffix, `"}`...)
+	if len(r.Signature) == 0 || !bytes.HasSuffix(leaf, suffix) {
+		b, err := r.SignedBytes()
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	body := leaf[:len(leaf)-len(suffix)]
+	msg := make([]byte, 0, len(signaturePrefix)+len(body)+1)
+	msg = append(msg, signaturePrefix...)
+	msg = append(msg, body...)
+	return append(msg, '}')
+}
+
+// VerifySignature checks the record's signature with the allowed publisher
+// keys, as Record.VerifySignature does.
+func (l *SignedLeaf) VerifySignature(publishers []note.Verifier) (note.Verifier, error) {
+	if l.signed == nil {
+		return l.Record.VerifySignature(publishers)
+	}
+	return l.Record.verifySigned(l.signed, publishers)
 }
 
 var (

@@ -245,15 +245,15 @@ func (v *Verifier) VerifyProof(p *Proof, at time.Time) (*Checkpoint, error) {
 // (when publisher keys are pinned).
 // Failures are StepErrors of release.signature.
 func (v *Verifier) VerifyRecord(leaf []byte) (*Record, error) {
-	r, err := ParseLeaf(leaf)
+	l, err := ParseSignedLeaf(leaf)
 	if err != nil {
 		return nil, stepErr(StepSignature, "%v", err)
 	}
 	if len(v.publishers) == 0 {
-		return r, nil
+		return l.Record, nil
 	}
-	if _, err := r.VerifySignature(v.publishers); err != nil {
+	if _, err := l.VerifySignature(v.publishers); err != nil {
 		return nil, stepErr(StepSignature, "%v", err)
 	}
-	return r, nil
+	return l.Record, nil
 }
