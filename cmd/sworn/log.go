@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,25 +20,55 @@ import (
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/tlog/server"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
 )
 
 func newLogCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "log", Short: "Run the release transparency log"}
-	var dir, listen, key, publishers, witnessPolicy string
+	var dir, listen, key, publishers, witnessPolicy, storage, mysqlDSN string
 	var cpInterval, batchAge time.Duration
 	serve := &cobra.Command{
-		Use:   "serve --dir DIR --listen ADDR --key FILE [--publishers FILE] [--witness-policy FILE]",
-		Short: "Serve a Tessera (POSIX) release log: tlog-tiles reads and authenticated appends",
-		Args:  cobra.NoArgs,
+		Use:   "serve --dir DIR --listen ADDR --key FILE [--publishers FILE] [--witness-policy FILE] [--storage posix|mysql]",
+		Short: "Serve a Tessera release log: tlog-tiles reads and authenticated appends",
+		Long: `Serve a Tessera release log: the C2SP tlog-tiles read API and authenticated
+appends that answer with a tlog-proof once a (witnessed) checkpoint covers them.
+
+Storage is Tessera's POSIX driver in --dir by default. --storage mysql uses
+Tessera's MySQL driver instead: the DSN comes from --mysql-dsn or, to keep the
+password out of the process list, from $SWORN_LOG_MYSQL_DSN; the database must
+hold Tessera's schema (see docs/tlog.md).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" || listen == "" || key == "" {
-				return usageErr("log serve: --dir, --listen and --key are required")
+			if listen == "" || key == "" {
+				return usageErr("log serve: --listen and --key are required")
+			}
+			var db *sql.DB
+			switch storage {
+			case "posix":
+				if dir == "" {
+					return usageErr("log serve: --dir is required with --storage posix")
+				}
+			case "mysql":
+				if mysqlDSN == "" {
+					mysqlDSN = os.Getenv("SWORN_LOG_MYSQL_DSN")
+				}
+				if mysqlDSN == "" {
+					return usageErr("log serve: --storage mysql needs --mysql-dsn or $SWORN_LOG_MYSQL_DSN")
+				}
+				var err error
+				if db, err = openMySQL(mysqlDSN); err != nil {
+					return usageErr("log serve: %v", err)
+				}
+				defer db.Close()
+			default:
+				return usageErr("log serve: --storage %q is unknown; use posix or mysql", storage)
 			}
 			signer, err := tlog.NewSigner(key)
 			if err != nil {
 				return usageErr("log serve: --key: %v", err)
 			}
-			cfg := server.Config{Dir: dir, Signer: signer, CheckpointInterval: cpInterval, BatchMaxAge: batchAge,
+			cfg := server.Config{Dir: dir, DB: db, Signer: signer, CheckpointInterval: cpInterval, BatchMaxAge: batchAge,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
 			if publishers != "" {
 				data, err := policy.ReadFileLimited(publishers, 1<<20)
@@ -73,7 +104,9 @@ func newLogCmd() *cobra.Command {
 	serve.Flags().StringVar(&key, "key", "", "checkpoint signing key `FILE` (sworn keygen --kind log)")
 	serve.Flags().StringVar(&publishers, "publishers", "", "`FILE` of publisher verifier keys allowed to append, one per line (none: read-only)")
 	serve.Flags().StringVar(&witnessPolicy, "witness-policy", "", "witness policy `FILE` (Sigsum/tlog-policy format: witness, group, quorum)")
-	serve.Flags().DurationVar(&cpInterval, "checkpoint-interval", 100*time.Millisecond, "how often to sign a checkpoint (at least 100ms)")
+	serve.Flags().StringVar(&storage, "storage", "posix", "storage driver: `posix` (--dir) or mysql (--mysql-dsn)")
+	serve.Flags().StringVar(&mysqlDSN, "mysql-dsn", "", "MySQL `DSN` for --storage mysql (user:pass@tcp(host:3306)/db; default $SWORN_LOG_MYSQL_DSN)")
+	serve.Flags().DurationVar(&cpInterval, "checkpoint-interval", 0, "how often to sign a checkpoint (default 100ms; at least 1s with MySQL)")
 	serve.Flags().DurationVar(&batchAge, "batch-age", 50*time.Millisecond, "longest wait for a sequencing batch")
 	cmd.AddCommand(serve)
 	return cmd
@@ -116,4 +149,15 @@ func readVerifierArg(flag, s string) (string, error) {
 		return "", usageErr("%s: %v", flag, err)
 	}
 	return k, nil
+}
+
+// openMySQL opens a MySQL database for the log. The DSN is never printed:
+// it may hold a password.
+func openMySQL(dsn string) (*sql.DB, error) {
+	cfg, err := mysqldriver.ParseDSN(dsn)
+	if err != nil {
+		return nil, errors.New("the MySQL DSN does not parse (want user:password@tcp(host:port)/database)")
+	}
+	cfg.ParseTime = true
+	return sql.Open("mysql", cfg.FormatDSN())
 }

@@ -20,6 +20,7 @@
 package server
 
 import (
+	"database/sql"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -36,6 +37,7 @@ import (
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/storage/mysql"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 
@@ -46,6 +48,11 @@ import (
 type Config struct {
 	// Dir is the POSIX storage directory.
 	Dir string
+	// DB, when set, stores the log in this MySQL database with Tessera's
+	// MySQL driver instead of Dir. The database must hold Tessera's schema
+	// (storage/mysql/schema.sql of the tessera module); checkpoints are then
+	// signed at most once a second.
+	DB *sql.DB
 	// Signer signs checkpoints; its name is the log's origin.
 	Signer note.Signer
 	// Publishers are the keys allowed to append records. None: the log
@@ -109,6 +116,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = 100 * time.Millisecond
+		if cfg.DB != nil {
+			cfg.CheckpointInterval = time.Second
+		}
 	}
 	if cfg.AppendTimeout == 0 {
 		cfg.AppendTimeout = 30 * time.Second
@@ -120,7 +130,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: cfg.HTTPClient})
+	var driver tessera.Driver
+	var err error
+	if cfg.DB != nil {
+		cfg.Dir = "(MySQL)"
+		driver, err = mysql.New(ctx, cfg.DB)
+	} else {
+		driver, err = posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: cfg.HTTPClient})
+	}
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("log storage %s: %v", cfg.Dir, err)
