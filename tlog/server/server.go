@@ -20,9 +20,9 @@
 package server
 
 import (
-	"database/sql"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
