@@ -73,6 +73,9 @@ func claims(a *Attestation, info abi.SignerInfo, product string) map[string]any 
 	if r.GetVersion() >= 3 {
 		c["current_version"] = map[string]any{"major": r.GetCurrentMajor(), "minor": r.GetCurrentMinor(), "build": r.GetCurrentBuild()}
 	}
+	if a.SVSMManifest != nil {
+		c[ClaimSVSMEK] = hex.EncodeToString(a.SVSMManifest)
+	}
 	if h := a.HCL; h != nil {
 		hc := map[string]any{"vm_configuration": h.Runtime.VMConfiguration, "user_data": h.Runtime.UserData}
 		if ak, err := h.AKPublic(); err == nil {

@@ -2,6 +2,7 @@ package snp
 
 import (
 	"bytes"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/go-sev-guest/abi"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	"github.com/google/go-tpm/tpm2"
 
 	"github.com/sworn-dev/sworn/attest"
 )
@@ -20,6 +22,9 @@ const (
 	MaxCertSize   = 16 << 10  // one DER certificate
 	MaxCRLs       = 4         // one per ARK
 	MaxCRLSize    = 256 << 10 // AMD's CRLs are under 1 KiB today
+	// MaxSVSMManifestSize bounds an SVSM service manifest; the vTPM's is
+	// its EK public area, a few hundred bytes.
+	MaxSVSMManifestSize = 4 << 10
 )
 
 // Evidence is the body of an "snp" bundle entry: the report exactly as the
@@ -33,6 +38,12 @@ type Evidence struct {
 	Certs [][]byte `cbor:"2,keyasint,omitempty"`
 	// CRLs are DER CRLs issued by the ARK.
 	CRLs [][]byte `cbor:"3,keyasint,omitempty"`
+	// SVSMManifest, when present, makes the report the SVSM's attestation
+	// of its vTPM service (AMD SVSM "attest" protocol, vTPM service,
+	// manifest version 0): the manifest is the vTPM EK's public area
+	// (TPMT_PUBLIC), and the report must come from VMPL0 with REPORT_DATA
+	// = SHA-512(binding ‖ manifest) (see SVSMReportData).
+	SVSMManifest []byte `cbor:"4,keyasint,omitempty"`
 }
 
 // Marshal encodes the evidence as a bundle entry body.
@@ -49,6 +60,9 @@ type Attestation struct {
 	// Certs and CRLs are the parsed collateral.
 	Certs []*x509.Certificate
 	CRLs  []*x509.RevocationList
+	// SVSMManifest is the SVSM vTPM service manifest (the EK's TPMT_PUBLIC),
+	// checked to be a restricted decryption key; nil for other reports.
+	SVSMManifest []byte
 }
 
 // ParseEvidence decodes an entry body and parses it.
@@ -100,7 +114,56 @@ func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parse
 		}
 		a.CRLs = append(a.CRLs, c)
 	}
+	if e.SVSMManifest != nil {
+		if a.HCL != nil {
+			return nil, errors.New("an Azure HCL report cannot carry an SVSM manifest (snp body key 4): the paravisor, not an SVSM, runs Azure's vTPM; drop the manifest")
+		}
+		if err := CheckSVSMManifest(e.SVSMManifest); err != nil {
+			return nil, err
+		}
+		a.SVSMManifest = e.SVSMManifest
+	}
 	return a, nil
+}
+
+// SVSMReportData returns the REPORT_DATA the SVSM puts in its attestation
+// of a service: SHA-512(nonce ‖ manifest), nonce being sworn's 64-byte
+// binding.
+func SVSMReportData(nonce, manifest []byte) [64]byte {
+	h := sha512.New()
+	h.Write(nonce)
+	h.Write(manifest)
+	var out [64]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// CheckSVSMManifest checks that an SVSM vTPM service manifest (version 0)
+// is what the SVSM puts there: the EK's public area, a TPMT_PUBLIC of an
+// RSA or ECC restricted decryption key, encoded canonically.
+func CheckSVSMManifest(m []byte) (err error) {
+	if len(m) == 0 || len(m) > MaxSVSMManifestSize {
+		return fmt.Errorf("SVSM manifest (snp body key 4) is %d bytes; it must be 1 to %d", len(m), MaxSVSMManifestSize)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("SVSM manifest (snp body key 4) is not a TPMT_PUBLIC (malformed: %v); the vTPM service manifest must be the EK public area", r)
+		}
+	}()
+	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](m)
+	if err != nil {
+		return fmt.Errorf("SVSM manifest (snp body key 4) is not a TPMT_PUBLIC: %v; the vTPM service manifest must be the EK public area", err)
+	}
+	if !bytes.Equal(tpm2.Marshal(*pub), m) {
+		return errors.New("SVSM manifest (snp body key 4) is not exactly one canonically encoded TPMT_PUBLIC (trailing or non-canonical bytes); send the EK public area as the SVSM returned it")
+	}
+	if pub.Type != tpm2.TPMAlgRSA && pub.Type != tpm2.TPMAlgECC {
+		return fmt.Errorf("SVSM manifest (snp body key 4) is a TPMT_PUBLIC of type 0x%04x, not an RSA or ECC key: it is not a vTPM EK", uint16(pub.Type))
+	}
+	if a := pub.ObjectAttributes; !a.Restricted || !a.Decrypt || a.SignEncrypt {
+		return fmt.Errorf("SVSM manifest (snp body key 4) is not an endorsement key: an EK is a restricted decryption key, this one has restricted=%v decrypt=%v sign=%v", a.Restricted, a.Decrypt, a.SignEncrypt)
+	}
+	return nil
 }
 
 // ParseReport parses a raw SEV-SNP report or an Azure HCL report.

@@ -54,6 +54,12 @@ func FuzzAppraise(f *testing.F) {
 	}
 	body, _ := e.Marshal()
 	f.Add(body)
+	e, err = NewSimChip(1, SimTCB).SimSVSMEvidence(SimReportOptions{}, make([]byte, 64), svsmEK(), simAt)
+	if err != nil {
+		f.Fatal(err)
+	}
+	body, _ = e.Marshal()
+	f.Add(body)
 	v := NewVerifier()
 	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {

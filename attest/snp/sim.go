@@ -250,6 +250,20 @@ func (c *SimChip) SimEvidence(o SimReportOptions, at time.Time) (*Evidence, erro
 	return c.withCollateral(raw, at)
 }
 
+// SimSVSMEvidence is SimEvidence for an SVSM's attestation of its vTPM:
+// REPORT_DATA = SHA-512(nonce ‖ manifest) (o.ReportData is ignored) and
+// the manifest (the vTPM EK's TPMT_PUBLIC) in the evidence. o.VMPL should
+// be 0, as the SVSM's is; tests set others.
+func (c *SimChip) SimSVSMEvidence(o SimReportOptions, nonce, manifest []byte, at time.Time) (*Evidence, error) {
+	o.ReportData = SVSMReportData(nonce, manifest)
+	e, err := c.SimEvidence(o, at)
+	if err != nil {
+		return nil, err
+	}
+	e.SVSMManifest = manifest
+	return e, nil
+}
+
 // SimHCLEvidence is SimEvidence with an HCL report (see HCLReport).
 func (c *SimChip) SimHCLEvidence(o SimReportOptions, runtimeData []byte, at time.Time) (*Evidence, error) {
 	raw, err := c.HCLReport(o, runtimeData)

@@ -75,6 +75,9 @@ func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
 	if a.HCL != nil {
 		form = "Azure HCL"
 	}
+	if a.SVSMManifest != nil {
+		form = "SVSM vTPM (EK manifest)"
+	}
 	s.Add("snp.parse", attest.Pass, "%s report, version %d, VMPL %d, %d certificate(s), %d CRL(s)", form, r.GetVersion(), r.GetVmpl(), len(a.Certs), len(a.CRLs))
 
 	roots := v.production
@@ -111,6 +114,9 @@ func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
 	checkBinding(s, a, env)
 	if a.HCL != nil && s.Step("snp.binding").Status != attest.Fail {
 		env.Ledger.Assume("azure.paravisor", "Azure's paravisor (HCL) at VMPL0 is honest: it wrote the runtime data and runs the vTPM.")
+	}
+	if a.SVSMManifest != nil && s.Step("snp.binding").Status != attest.Fail {
+		env.Ledger.Assume(LedgerSVSMHonest, "The SVSM at VMPL0 is honest: it reports its own vTPM's EK and keeps the vTPM's keys from the guest OS and the host (its code is what the launch measurement covers).")
 	}
 	product := ch.product
 	if product == "" {
@@ -309,9 +315,24 @@ func (v *Verifier) store(key [32]byte, w window) {
 	v.cache[key] = w
 }
 
+// Ledger sentence IDs of the SVSM vTPM binding.
+const (
+	LedgerSVSMBound  = "snp.svsm"
+	LedgerSVSMHonest = "svsm.vtpm"
+)
+
+// ClaimSVSMEK is the claim that holds the SVSM vTPM's EK public area
+// (TPMT_PUBLIC, hex) of a report that carries an SVSM manifest; the TPM
+// verifier (tpm.ClaimSVSMEK) trusts it only when snp.binding passed.
+const ClaimSVSMEK = "svsm_vtpm_ek"
+
 func checkBinding(s *attest.Section, a *Attestation, env *attest.Env) {
 	const id = "snp.binding"
 	rd := a.Report.GetReportData()
+	if a.SVSMManifest != nil {
+		checkSVSMBinding(s, a, env)
+		return
+	}
 	if a.HCL != nil {
 		if err := a.HCL.CheckBinding(rd); err != nil {
 			s.Add(id, attest.Fail, "%v", err)
@@ -345,6 +366,28 @@ func checkBinding(s *attest.Section, a *Attestation, env *attest.Env) {
 	}
 	s.Add(id, attest.Pass, "REPORT_DATA equals the expected %s", shortHex(env.Binding[:]))
 	env.Ledger.Verify("snp.binding", "The CPU report is bound to this node's keys and freshness.")
+}
+
+// checkSVSMBinding checks an SVSM vTPM attestation: a VMPL0 report whose
+// REPORT_DATA is SHA-512(binding ‖ manifest).
+func checkSVSMBinding(s *attest.Section, a *Attestation, env *attest.Env) {
+	const id = "snp.binding"
+	if v := a.Report.GetVmpl(); v != 0 {
+		s.Add(id, attest.Fail, "the report carries an SVSM vTPM manifest but comes from VMPL %d, not VMPL0: only the SVSM at VMPL0 can vouch for its vTPM's EK, and a lower-privileged guest could have chosen this one", v)
+		return
+	}
+	if !env.ExpectBinding() {
+		s.Add(id, attest.Skip, "VMPL0 SVSM vTPM report, but no expected nonce was given (--report-data), so REPORT_DATA = SHA-512(nonce ‖ manifest) was not checked")
+		return
+	}
+	want := SVSMReportData(env.Binding[:], a.SVSMManifest)
+	if rd := a.Report.GetReportData(); !bytes.Equal(rd, want[:]) {
+		s.Add(id, attest.Fail, "REPORT_DATA is %s, not SHA-512(binding ‖ SVSM manifest) = %s: the manifest (the vTPM EK) was altered, or the report belongs to other keys or another nonce", shortHex(rd), shortHex(want[:]))
+		return
+	}
+	s.Add(id, attest.Pass, "VMPL0 SVSM report; REPORT_DATA = SHA-512(binding %s ‖ vTPM EK manifest of %d bytes)", shortHex(env.Binding[:]), len(a.SVSMManifest))
+	env.Ledger.Verify("snp.binding", "The CPU report is bound to this node's keys and freshness.")
+	env.Ledger.Verify(LedgerSVSMBound, "The SVSM vTPM's endorsement key is bound in a VMPL0 SNP report (REPORT_DATA = SHA-512(binding ‖ EK)).")
 }
 
 func checkTCB(s *attest.Section, reported uint64, product string, p *policy.Policy) {

@@ -20,14 +20,16 @@ func verifiers() []attest.Verifier {
 
 func verifySNPCmd() *cobra.Command {
 	var f verifyFlags
-	var reportPath, certsPath, crlPath, reportData string
+	var reportPath, certsPath, crlPath, reportData, manifestPath string
 	cmd := &cobra.Command{
-		Use:   "snp --report FILE [--certs FILE] [--crl FILE] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
+		Use:   "snp --report FILE [--certs FILE] [--crl FILE] [--report-data HEX] [--svsm-manifest FILE] [--policy FILE] [--at RFC3339] [--json]",
 		Short: "Verify an AMD SEV-SNP report (raw or Azure HCL)",
 		Long: `Verify an AMD SEV-SNP attestation report offline: its signature, the VCEK or
 VLEK chain to AMD's pinned roots, revocation (when a CRL is given), the
 REPORT_DATA binding (when --report-data is given; for an Azure HCL report,
-the runtime data's user-data), and with --policy the TCB floors, guest
+the runtime data's user-data; with --svsm-manifest, the SVSM vTPM form:
+VMPL0 and REPORT_DATA = SHA-512(report-data ‖ manifest), the manifest
+being the vTPM EK's TPMT_PUBLIC), and with --policy the TCB floors, guest
 policy and launch measurement. Checks that cannot be made are "skip", with
 the reason, and keep the verdict at best "warning".`,
 		Args: cobra.NoArgs,
@@ -61,6 +63,14 @@ the reason, and keep the verdict at best "warning".`,
 			if ev.CRLs, err = readPEMorDER("--crl", crlPath, snp.ParseCRLs); err != nil {
 				return err
 			}
+			if manifestPath != "" {
+				if ev.SVSMManifest, err = readInput("--svsm-manifest", manifestPath); err != nil {
+					return err
+				}
+				if err := snp.CheckSVSMManifest(ev.SVSMManifest); err != nil {
+					return usageErr("--svsm-manifest %s: %v", manifestPath, err)
+				}
+			}
 			body, err := ev.Marshal()
 			if err != nil {
 				return usageErr("%v", err)
@@ -72,6 +82,7 @@ the reason, and keep the verdict at best "warning".`,
 	cmd.Flags().StringVar(&reportPath, "report", "", "the report `FILE`: a raw 1184-byte SEV-SNP report or an Azure HCL report")
 	cmd.Flags().StringVar(&certsPath, "certs", "", "certificates `FILE`, PEM or DER: the VCEK or VLEK, optionally with ASK/ARK")
 	cmd.Flags().StringVar(&crlPath, "crl", "", "AMD's CRL `FILE`, PEM or DER")
+	cmd.Flags().StringVar(&manifestPath, "svsm-manifest", "", "the SVSM vTPM service manifest `FILE` (configfs-tsm manifestblob: the EK's TPMT_PUBLIC)")
 	cmd.Flags().StringVar(&reportData, "report-data", "", "expected REPORT_DATA (or HCL user-data) as `HEX`, up to 64 bytes, zero-padded")
 	f.register(cmd)
 	return cmd

@@ -9,12 +9,14 @@ package tpmsim
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"unicode/utf16"
 
 	"github.com/google/go-tpm-tools/simulator"
+	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/google/go-tpm/tpmutil"
 
@@ -39,6 +41,36 @@ type Options struct {
 	// NodeBinarySHA256 is the node software's digest measured into PCR 15;
 	// default SHA-256("sworn-sim-node").
 	NodeBinarySHA256 []byte
+	// EK makes the boot SVSM-style: the vTPM creates its endorsement key
+	// from a TCG default template, and the evidence carries its TPMT_PUBLIC
+	// (Evidence.EK), which the SVSM puts in its VMPL0 SNP report. The AK is
+	// then proven to share the EK's TPM with Result.ActivateCredential.
+	EK EKKind
+}
+
+// EKKind selects the endorsement key of a simulated vTPM.
+type EKKind int
+
+// The endorsement keys a simulated vTPM can have.
+const (
+	// NoEK leaves the EK out of the evidence (an Azure-style or bare vTPM).
+	NoEK EKKind = iota
+	// EKRSA is the TCG default RSA-2048 EK template (tpm2.RSAEKTemplate).
+	EKRSA
+	// EKECC is the TCG default ECC P-256 EK template (tpm2.ECCEKTemplate).
+	EKECC
+)
+
+// Template returns the EK template of the kind; ok is false for NoEK or an
+// unknown kind.
+func (k EKKind) Template() (t tpm2.TPMTPublic, ok bool) {
+	switch k {
+	case EKRSA:
+		return tpm2.RSAEKTemplate, true
+	case EKECC:
+		return tpm2.ECCEKTemplate, true
+	}
+	return tpm2.TPMTPublic{}, false
 }
 
 // Reference holds the reference values of the simulated node software:
@@ -65,6 +97,29 @@ type Result struct {
 	// AK is the attestation key (PEM) and its policy fingerprint.
 	AKPEM         string
 	AKFingerprint [32]byte
+	// EK is the endorsement key's TPMT_PUBLIC (SVSM-style boots only): the
+	// SVSM vTPM service manifest, also in Evidence.EK.
+	EK []byte
+
+	seed   int64
+	ekKind EKKind
+}
+
+// ActivateCredential plays the attester of an SVSM-style boot: on the
+// same simulated vTPM (the simulator re-opened with the boot's seed, which
+// re-creates the same EK and AK), it runs TPM2_ActivateCredential on a
+// challenge from tpm.MakeActivation and returns the recovered secret.
+func (r *Result) ActivateCredential(act *tpm.Activation) ([]byte, error) {
+	tmpl, ok := r.ekKind.Template()
+	if !ok {
+		return nil, errors.New("this simulated boot has no EK (set Options.EK): credential activation needs one")
+	}
+	t, err := Open(r.seed)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return tpm.ActivateCredential(t, tmpl, nil, act)
 }
 
 var ukiNames = []string{".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat"}
@@ -162,7 +217,17 @@ func Run(o Options) (*Result, error) {
 	}
 	defer t.Close()
 	uki, names, contents := ref.UKI, ukiNames, ukiContents(o.Cmdline)
-	res := &Result{Reference: *ref}
+	res := &Result{Reference: *ref, seed: o.Seed, ekKind: o.EK}
+	if o.EK != NoEK {
+		tmpl, ok := o.EK.Template()
+		if !ok {
+			return nil, fmt.Errorf("unknown EK kind %d; use EKRSA or EKECC", o.EK)
+		}
+		// The SVSM creates the vTPM's EK at boot, before the guest runs.
+		if res.EK, err = tpm.CreateEK(t, tmpl); err != nil {
+			return nil, err
+		}
+	}
 
 	log := tpm.NewLogBuilder(Banks...)
 	ext := func(pcr int, d map[tpm.Alg][]byte) error { return tpm.Extend(t, pcr, d) }
@@ -225,6 +290,7 @@ func Run(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	ev.EK = res.EK
 	res.Evidence = ev
 	if res.Entry, err = ev.Entry("tpm0"); err != nil {
 		return nil, err
