@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 
 	"github.com/google/go-sev-guest/abi"
+	"github.com/google/go-sev-guest/kds"
 )
 
 // TCB is a TCB version split into its components. Which byte holds which
@@ -92,8 +93,11 @@ func claims(a *Attestation, info abi.SignerInfo, product string) map[string]any 
 // fields, and a summary of each certificate and CRL.
 func Inspect(a *Attestation) map[string]any {
 	info, _ := abi.ParseSignerInfo(a.Report.GetSignerInfo())
-	ek := findEndorsementKey(a.Certs, info.SigningKey)
-	out := map[string]any{"report": claims(a, info, productOf(a, ek))}
+	var exts *kds.Extensions
+	if ek := findEndorsementKey(a.Certs, info.SigningKey); ek != nil {
+		exts, _ = kds.CertificateExtensions(ek, info.SigningKey)
+	}
+	out := map[string]any{"report": claims(a, info, productOf(a, exts))}
 	if a.HCL != nil {
 		out["hcl_runtime_data"] = string(a.HCL.RuntimeData)
 	}

@@ -34,6 +34,7 @@ type Verifier struct {
 	cache map[[32]byte]window
 	certs map[[32]byte]*x509.Certificate
 	crls  map[[32]byte]*x509.RevocationList
+	exts  map[[32]byte]*kds.Extensions
 }
 
 // maxCache bounds the verified-chain cache.
@@ -50,6 +51,7 @@ func NewVerifier() *Verifier {
 	return &Verifier{
 		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
 		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
+		exts: map[[32]byte]*kds.Extensions{},
 	}
 }
 
@@ -89,7 +91,12 @@ func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
 
 	info, infoErr := abi.ParseSignerInfo(r.GetSignerInfo())
 	ek := findEndorsementKey(a.Certs, info.SigningKey)
-	ch := v.checkChain(a, info, infoErr, ek, roots, env.At)
+	var exts *kds.Extensions
+	var extsErr error
+	if ek != nil {
+		exts, extsErr = v.extensions(ek, info.SigningKey)
+	}
+	ch := v.checkChain(a, info, infoErr, ek, exts, extsErr, roots, env.At)
 
 	// The signature is checked against the presented key whatever the chain
 	// says: any change to the signed bytes must fail here.
@@ -120,7 +127,7 @@ func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
 	}
 	product := ch.product
 	if product == "" {
-		product = productOf(a, ek)
+		product = productOf(a, exts)
 	}
 	checkTCB(s, r.GetReportedTcb(), product, env.Policy)
 	checkGuestPolicy(s, a, env.Policy)
@@ -137,7 +144,7 @@ type chain struct {
 	product  string
 }
 
-func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error, ek *x509.Certificate, roots *Roots, at time.Time) chain {
+func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error, ek *x509.Certificate, exts *kds.Extensions, extsErr error, roots *Roots, at time.Time) chain {
 	fail := func(format string, args ...any) chain { return chain{err: fmt.Errorf(format, args...)} }
 	if infoErr != nil {
 		return fail("report signer info is invalid: %v", infoErr)
@@ -148,7 +155,10 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 	if ek == nil {
 		return fail("no %s certificate in the evidence; add it (from the extended report or AMD KDS)", signerName(info.SigningKey))
 	}
-	product := productOf(a, ek)
+	if extsErr != nil {
+		return fail("%s certificate extensions: %v", signerName(info.SigningKey), extsErr)
+	}
+	product := productOf(a, exts)
 	pr := roots.line(product)
 	if pr == nil {
 		return fail("no trusted AMD roots for product line %q (trusted: %s)", product, strings.Join(roots.ProductLines(), ", "))
@@ -187,10 +197,6 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 			slices.MaxFunc(chain, func(a, b *x509.Certificate) int { return a.NotBefore.Compare(b.NotBefore) }).NotBefore,
 			slices.MinFunc(chain, func(a, b *x509.Certificate) int { return a.NotAfter.Compare(b.NotAfter) }).NotAfter,
 		})
-	}
-	exts, err := kds.CertificateExtensions(ek, info.SigningKey)
-	if err != nil {
-		return fail("%s certificate extensions: %v", signerName(info.SigningKey), err)
 	}
 	if l := kds.ProductLineOfProductName(exts.ProductName); l != product {
 		return fail("%s certificate is for product %q, but the report comes from %s", signerName(info.SigningKey), exts.ProductName, product)
@@ -483,28 +489,38 @@ func findEndorsementKey(certs []*x509.Certificate, signer abi.ReportSigner) *x50
 
 // productOf returns the product line (Milan, Genoa, Turin) from the report
 // (version 3 and later carry the CPUID) or else from the endorsement key's
-// product-name extension.
-func productOf(a *Attestation, ek *x509.Certificate) string {
+// product-name extension (exts may be nil).
+func productOf(a *Attestation, exts *kds.Extensions) string {
 	if fms := a.Report.GetCpuid1EaxFms(); fms != 0 {
 		return kds.ProductLineFromFms(fms)
 	}
-	if ek != nil {
-		for _, ext := range ek.Extensions {
-			if ext.Id.Equal(kds.OidProductName1) {
-				if exts, err := kds.CertificateExtensions(ek, signerOfCert(ek)); err == nil {
-					return kds.ProductLineOfProductName(exts.ProductName)
-				}
-			}
-		}
+	if exts != nil {
+		return kds.ProductLineOfProductName(exts.ProductName)
 	}
 	return "Unknown"
 }
 
-func signerOfCert(c *x509.Certificate) abi.ReportSigner {
-	if c.Subject.CommonName == "SEV-VLEK" {
-		return abi.VlekReportSigner
+// extensions returns the AMD KDS extensions of an endorsement key
+// certificate, reusing an earlier parse of the same certificate.
+func (v *Verifier) extensions(ek *x509.Certificate, signer abi.ReportSigner) (*kds.Extensions, error) {
+	key := sha256.Sum256(append([]byte{byte(signer)}, ek.Raw...))
+	v.mu.Lock()
+	e, ok := v.exts[key]
+	v.mu.Unlock()
+	if ok {
+		return e, nil
 	}
-	return abi.VcekReportSigner
+	e, err := kds.CertificateExtensions(ek, signer)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.exts) >= maxCache {
+		clear(v.exts)
+	}
+	v.exts[key] = e
+	v.mu.Unlock()
+	return e, nil
 }
 
 func signerName(s abi.ReportSigner) string {
