@@ -11,6 +11,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 var at = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -71,6 +72,13 @@ func TestPipeline(t *testing.T) {
 	r := appraise(t, n, simPolicy(t, ""), nil, at.Add(time.Hour))
 	if r.Verdict != attest.Affirming || !r.Simulated {
 		t.Fatalf("verdict %s simulated %v", r.Verdict, r.Simulated)
+	}
+
+	// The claims a release is compared with come from the real sections.
+	c := tlog.ClaimsFromDevices(r.Devices)
+	if !bytes.Equal(c.SNPMeasurement, snp.SimMeasurement[:]) || len(c.GPUDrivers) != 1 || c.GPUDrivers[0] != nvgpu.SimDriverVersion ||
+		len(c.GPUVBIOS) != 1 || c.GPUVBIOS[0] != nvgpu.SimVBIOSVersion || c.Components["node"] == "" || c.Components["uki"] == "" || len(c.PCRs) != 48 {
+		t.Fatalf("release claims from the sections: %+v", c)
 	}
 
 	// A policy that requires a kind the bundle lacks.

@@ -34,6 +34,10 @@ type Claims struct {
 	GPUDrivers, GPUVBIOS []string
 	// Models are the digests of the models the node serves.
 	Models []string
+
+	// conflicts are disagreements between devices that ClaimsFromDevices
+	// found; any makes release.match fail.
+	conflicts []string
 }
 
 // TDXClaims are measured TDX registers.
@@ -43,11 +47,13 @@ type TDXClaims struct {
 }
 
 // ClaimsFromDevices collects the claims that release records speak of from
-// appraised device sections, as their verifiers name them: "measurement"
-// (hex) of kind snp; "mrtd" and "rtmr0".."rtmr3" (hex) of kind tdx; the
-// quoted PCRs, node software and booted UKI of kind tpm (see tpmClaims);
-// "driver_version" and "vbios_version" of kind nvgpu. Models must be set
-// on the returned Claims by the caller.
+// appraised device sections: the launch measurement of kind snp; the MRTD
+// and RTMRs of kind tdx; the quoted PCRs, node software and booted UKI of
+// kind tpm (see tpmClaims); the driver and VBIOS versions of kind nvgpu
+// (attest.Claim* names). Devices are read in name order. When two devices
+// of a kind disagree on a claim that is kept once (two CPU measurements,
+// two booted UKIs), the release cannot match: the disagreement is recorded
+// and release.match fails. Models must be set by the caller.
 func ClaimsFromDevices(devs map[string]*attest.Section) *Claims {
 	c := &Claims{}
 	hexClaim := func(s *attest.Section, k string) []byte {
@@ -58,27 +64,44 @@ func ClaimsFromDevices(devs map[string]*attest.Section) *Claims {
 		}
 		return b
 	}
-	for _, s := range devs {
+	names := make([]string, 0, len(devs))
+	for n := range devs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		s := devs[n]
 		if s == nil {
 			continue
 		}
 		switch s.Kind {
-		case "snp":
-			c.SNPMeasurement = hexClaim(s, "measurement")
-		case "tdx":
-			t := &TDXClaims{MRTD: hexClaim(s, "mrtd")}
+		case attest.KindSNP:
+			m := hexClaim(s, attest.ClaimMeasurement)
+			if c.SNPMeasurement != nil && !bytes.Equal(c.SNPMeasurement, m) {
+				c.conflicts = append(c.conflicts, fmt.Sprintf("%s's SNP measurement differs from another CPU's", n))
+			}
+			c.SNPMeasurement = m
+		case attest.KindTDX:
+			t := &TDXClaims{MRTD: hexClaim(s, attest.ClaimMRTD)}
 			for i := range t.RTMRs {
-				t.RTMRs[i] = hexClaim(s, fmt.Sprintf("rtmr%d", i))
+				t.RTMRs[i] = hexClaim(s, fmt.Sprintf("%s%d", attest.ClaimRTMR, i))
+			}
+			if c.TDX != nil {
+				c.conflicts = append(c.conflicts, fmt.Sprintf("%s is a second TDX CPU", n))
 			}
 			c.TDX = t
-		case "tpm":
-			tpmClaims(c, s)
-		case "nvgpu":
-			if v, ok := s.Claims["driver_version"].(string); ok {
+		case attest.KindTPM:
+			tpmClaims(c, n, s)
+		case attest.KindNVGPU:
+			if v, ok := s.Claims[attest.ClaimGPUDriverVersion].(string); ok {
 				c.GPUDrivers = append(c.GPUDrivers, v)
+			} else {
+				c.conflicts = append(c.conflicts, fmt.Sprintf("%s has no driver version claim", n))
 			}
-			if v, ok := s.Claims["vbios_version"].(string); ok {
+			if v, ok := s.Claims[attest.ClaimGPUVBIOSVersion].(string); ok {
 				c.GPUVBIOS = append(c.GPUVBIOS, v)
+			} else {
+				c.conflicts = append(c.conflicts, fmt.Sprintf("%s has no VBIOS version claim", n))
 			}
 		}
 	}
@@ -264,7 +287,8 @@ func (v *Verifier) appraiseRevocation(s *attest.Section, rec *Record, at time.Ti
 // match compares a node's claims with a release and reports whether every
 // measured claim is allowed, with a sentence saying what was compared.
 func match(r *Release, c *Claims) (bool, string) {
-	var checked, bad []string
+	var checked []string
+	bad := slices.Clone(c.conflicts)
 	if c.SNPMeasurement != nil {
 		checked = append(checked, "SNP measurement")
 		if !slices.ContainsFunc(r.TEE.SNPMeasurements, func(m HexBytes) bool { return bytes.Equal(m, c.SNPMeasurement) }) {
@@ -280,11 +304,18 @@ func match(r *Release, c *Claims) (bool, string) {
 	if c.PCRs != nil {
 		for _, want := range r.PCRs {
 			checked = append(checked, fmt.Sprintf("PCR %s:%d", want.Bank, want.Index))
-			i := slices.IndexFunc(c.PCRs, func(p PCR) bool { return p.Bank == want.Bank && p.Index == want.Index })
-			if i < 0 {
+			found := false
+			for _, p := range c.PCRs { // every TPM's value must match
+				if p.Bank != want.Bank || p.Index != want.Index {
+					continue
+				}
+				found = true
+				if !bytes.Equal(p.Digest, want.Digest) {
+					bad = append(bad, fmt.Sprintf("PCR %s:%d is %x; the release expects %x", want.Bank, want.Index, p.Digest, want.Digest))
+				}
+			}
+			if !found {
 				bad = append(bad, fmt.Sprintf("PCR %s:%d is not among the node's quoted PCRs", want.Bank, want.Index))
-			} else if !bytes.Equal(c.PCRs[i].Digest, want.Digest) {
-				bad = append(bad, fmt.Sprintf("PCR %s:%d is %x; the release expects %x", want.Bank, want.Index, c.PCRs[i].Digest, want.Digest))
 			}
 		}
 	}

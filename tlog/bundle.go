@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 
 	"github.com/sworn-dev/sworn/attest"
@@ -68,8 +69,10 @@ func CheckpointHash(checkpoint []byte) [32]byte {
 // sha256:<hex>); and the booted UKI ("uki", <bank>:<hex> of its
 // Authenticode digest in the bank the event log was replayed in) when the
 // log records exactly one EFI application.
-func tpmClaims(c *Claims, s *attest.Section) {
-	c.PCRs = []PCR{}
+func tpmClaims(c *Claims, dev string, s *attest.Section) {
+	if c.PCRs == nil {
+		c.PCRs = []PCR{}
+	}
 	pcrs, _ := s.Claims["pcrs"].(map[string]any)
 	for bank, m := range pcrs {
 		values, _ := m.(map[string]any)
@@ -85,12 +88,18 @@ func tpmClaims(c *Claims, s *attest.Section) {
 	if c.Components == nil {
 		c.Components = map[string]string{}
 	}
+	set := func(name, v string) {
+		if old, ok := c.Components[name]; ok && old != v {
+			c.conflicts = append(c.conflicts, fmt.Sprintf("%s's %s %s differs from another TPM's %s", dev, name, v, old))
+		}
+		c.Components[name] = v
+	}
 	if nodes := stringList(s.Claims["node_software"]); len(nodes) == 1 {
-		c.Components["node"] = "sha256:" + nodes[0]
+		set("node", "sha256:"+nodes[0])
 	}
 	bank, _ := s.Claims["eventlog_bank"].(string)
 	if apps := stringList(s.Claims["efi_apps"]); len(apps) == 1 && bank != "" {
-		c.Components["uki"] = bank + ":" + apps[0]
+		set("uki", bank+":"+apps[0])
 	}
 }
 

@@ -156,8 +156,8 @@ func (v *Verifier) verify(a *gpuAppraisal, e attest.Entry) {
 	op := rep.Response.Opaque
 	driver, vbios := op.DriverVersion(), op.VBIOSVersion()
 	c["x-nvidia-gpu-attestation-report-parsed"] = true
-	c["x-nvidia-gpu-driver-version"] = driver
-	c["x-nvidia-gpu-vbios-version"] = vbios
+	c[attest.ClaimGPUDriverVersion] = driver
+	c[attest.ClaimGPUVBIOSVersion] = vbios
 	c["eat_nonce"] = hex.EncodeToString(rep.Request.Nonce[:])
 	if f := op.FWID(); f != nil {
 		c["fwid"] = hex.EncodeToString(f)

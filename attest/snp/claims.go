@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
+
+	"github.com/sworn-dev/sworn/attest"
 )
 
 // TCB is a TCB version split into its components. Which byte holds which
@@ -42,7 +44,7 @@ func claims(a *Attestation, info abi.SignerInfo, product string) map[string]any 
 		"report_version":    r.GetVersion(),
 		"product":           product,
 		"signer":            signerName(info.SigningKey),
-		"measurement":       hex.EncodeToString(r.GetMeasurement()),
+		attest.ClaimMeasurement: hex.EncodeToString(r.GetMeasurement()),
 		"host_data":         hex.EncodeToString(r.GetHostData()),
 		"report_data":       hex.EncodeToString(r.GetReportData()),
 		"id_key_digest":     hex.EncodeToString(r.GetIdKeyDigest()),
