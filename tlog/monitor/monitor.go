@@ -1,11 +1,12 @@
 // Package monitor tails a release log: it verifies each new checkpoint,
 // checks that it is consistent with the last one seen (a split view is an
 // error), checks every new entry against the tree, and reports each
-// release, revocation and key release as it appears.
+// release, revocation and key release as it appears. Each new entry is
+// proven included in the verified checkpoint, so a log that serves entries
+// or tiles its signed tree does not commit to is caught.
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 
 	"github.com/sworn-dev/sworn/tlog"
@@ -99,31 +102,40 @@ func (m *Monitor) Poll(ctx context.Context) error {
 	if cp.Size < m.next {
 		return fmt.Errorf("%w: checkpoint size %d is smaller than the %d entries already seen", ErrInconsistent, cp.Size, m.next)
 	}
+	if m.next == cp.Size {
+		return nil
+	}
+	// Every new entry is proven included in the verified checkpoint: the
+	// tiles and entry bundles the log serves are not trusted by themselves.
+	pb, err := client.NewProofBuilder(ctx, cp.Size, m.fetcher.ReadTile)
+	if err != nil {
+		return fmt.Errorf("fetch tiles for checkpoint %d: %v", cp.Size, err)
+	}
 	for m.next < cp.Size {
-		bi := m.next / 256
+		bi := m.next / layout.EntryBundleWidth
 		b, err := client.GetEntryBundle(ctx, m.fetcher.ReadEntryBundle, bi, cp.Size)
 		if err != nil {
 			return fmt.Errorf("fetch entry bundle %d: %v", bi, err)
 		}
-		first := bi * 256
-		n := uint64(len(b.Entries))
-		hashes, err := client.FetchLeafHashes(ctx, m.fetcher.ReadTile, first, n, cp.Size)
-		if err != nil {
-			return fmt.Errorf("fetch leaf hashes %d..%d: %v", first, first+n, err)
-		}
-		if uint64(len(hashes)) != n {
-			return fmt.Errorf("%w: entry bundle %d has %d entries, the tree %d", ErrInconsistent, bi, n, len(hashes))
+		first := bi * layout.EntryBundleWidth
+		if want := min(layout.EntryBundleWidth, cp.Size-first); uint64(len(b.Entries)) != want {
+			return fmt.Errorf("%w: entry bundle %d has %d entries; the checkpoint of size %d needs %d", ErrInconsistent, bi, len(b.Entries), cp.Size, want)
 		}
 		for j, e := range b.Entries {
 			idx := first + uint64(j)
-			if !bytes.Equal(rfc6962.DefaultHasher.HashLeaf(e), hashes[j]) {
-				return fmt.Errorf("%w: entry %d does not match its leaf hash in the tree", ErrInconsistent, idx)
+			if idx < m.next {
+				continue
 			}
-			if idx >= m.next {
-				m.report(idx, e)
+			p, err := pb.InclusionProof(ctx, idx)
+			if err != nil {
+				return fmt.Errorf("inclusion proof of entry %d: %v", idx, err)
 			}
+			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, idx, cp.Size, rfc6962.DefaultHasher.HashLeaf(e), p, cp.Hash[:]); err != nil {
+				return fmt.Errorf("%w: entry %d is not in the tree of the verified checkpoint (size %d): %v", ErrInconsistent, idx, cp.Size, err)
+			}
+			m.report(idx, e)
 		}
-		m.next = first + n
+		m.next = first + uint64(len(b.Entries))
 		if err := atomicfile.Write(m.nextPath(), []byte(strconv.FormatUint(m.next, 10)+"\n"), 0o600); err != nil {
 			return err
 		}
