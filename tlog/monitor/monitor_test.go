@@ -183,4 +183,3 @@ func TestMonitorShortBundle(t *testing.T) {
 		t.Fatal("the monitor loops on a short entry bundle")
 	}
 }
-
