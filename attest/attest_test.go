@@ -33,6 +33,38 @@ func TestBindingDefinition(t *testing.T) {
 	}
 }
 
+// TestBindingOfBundle checks the whole construction on a bundle: the KEM
+// id frames the request key, and the freshness carries its mode's label.
+func TestBindingOfBundle(t *testing.T) {
+	b := testBundle(t)
+	var in []byte
+	in = append(in, "sworn-binding-v1"...)
+	in = append(in, byte(b.Keys.RequestKEM>>8), byte(b.Keys.RequestKEM))
+	in = append(in, b.Keys.RequestKey...)
+	in = append(in, b.Keys.ReceiptKey...)
+	in = append(in, "sworn-nonce-v1"...)
+	in = append(in, b.Freshness.Nonce...)
+	if b.Binding() != Binding(sha512.Sum512(in)) {
+		t.Fatal("bundle binding does not follow docs/bundle.md")
+	}
+}
+
+// TestNonceCannotBeEpoch: a nonce whose bytes are an epoch's encoding (or
+// anything else) never gives the binding of that epoch.
+func TestNonceCannotBeEpoch(t *testing.T) {
+	epoch := Freshness{Epoch: &Epoch{NotBefore: 100, NotAfter: 200, Checkpoint: make([]byte, 32)}}
+	enc := epoch.Bytes()
+	for _, n := range [][]byte{enc, enc[len(nonceLabel):], enc[:min(len(enc), MaxNonceSize)]} {
+		if len(n) < MinNonceSize || len(n) > MaxNonceSize {
+			continue
+		}
+		nonce := Freshness{Nonce: n}
+		if bytes.Equal(nonce.Bytes(), epoch.Bytes()) {
+			t.Fatalf("nonce %x encodes like an epoch", n)
+		}
+	}
+}
+
 func TestEpochFreshnessBytes(t *testing.T) {
 	f := Freshness{Epoch: &Epoch{NotBefore: 1, NotAfter: 2, Checkpoint: make([]byte, 32)}}
 	b := f.Bytes()

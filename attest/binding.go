@@ -19,12 +19,16 @@ const bindingLabel = "sworn-binding-v1"
 //
 //	SHA-512("sworn-binding-v1" ‖ requestKey ‖ receiptKey ‖ freshness)
 //
-// requestKey is the node's HPKE public key as serialized by RFC 9180
-// SerializePublicKey, receiptKey its raw Ed25519 public key, and freshness the
-// output of [Freshness.Bytes].
+// requestKey is the node's HPKE public key with its KEM: the KEM id
+// (big-endian uint16) followed by the key as RFC 9180 SerializePublicKey
+// writes it (see [NodeKeys.RequestKeyBytes]); receiptKey its raw 32-byte
+// Ed25519 public key; and freshness the output of [Freshness.Bytes], which
+// starts with a label naming its mode, so a nonce can never be read as an
+// epoch or the other way round.
 type Binding [BindingSize]byte
 
-// ComputeBinding returns the binding of the given node keys and freshness.
+// ComputeBinding returns the binding of the given encoded node keys and
+// freshness; Bundle.Binding is the usual way to get one.
 func ComputeBinding(requestKey, receiptKey, freshness []byte) Binding {
 	h := sha512.New()
 	h.Write([]byte(bindingLabel))
@@ -42,8 +46,12 @@ const (
 	MaxNonceSize = 64
 )
 
-// epochLabel prefixes the encoding of a passport-mode epoch.
-const epochLabel = "sworn-epoch-v1"
+// The labels that start the two encodings of freshness. They have the same
+// length and differ, so the two modes cannot produce the same bytes.
+const (
+	nonceLabel = "sworn-nonce-v1"
+	epochLabel = "sworn-epoch-v1"
+)
 
 // Freshness says why a bundle is recent. Exactly one of Nonce (challenge
 // mode: a client's nonce) or Epoch (passport mode: a time window and the hash
@@ -84,12 +92,12 @@ func (f Freshness) Validate() error {
 	return nil
 }
 
-// Bytes returns the freshness as it enters the binding: the nonce itself in
-// challenge mode; in passport mode "sworn-epoch-v1" ‖ NotBefore ‖ NotAfter
-// (big-endian int64) ‖ Checkpoint.
+// Bytes returns the freshness as it enters the binding: in challenge mode
+// "sworn-nonce-v1" ‖ nonce; in passport mode "sworn-epoch-v1" ‖ NotBefore ‖
+// NotAfter (big-endian int64) ‖ Checkpoint.
 func (f Freshness) Bytes() []byte {
 	if f.Epoch == nil {
-		return f.Nonce
+		return append([]byte(nonceLabel), f.Nonce...)
 	}
 	b := make([]byte, 0, len(epochLabel)+16+len(f.Epoch.Checkpoint))
 	b = append(b, epochLabel...)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
@@ -77,7 +78,14 @@ type Entry struct {
 
 // Binding returns the binding of the bundle's keys and freshness.
 func (b *Bundle) Binding() Binding {
-	return ComputeBinding(b.Keys.RequestKey, b.Keys.ReceiptKey, b.Freshness.Bytes())
+	return ComputeBinding(b.Keys.RequestKeyBytes(), b.Keys.ReceiptKey, b.Freshness.Bytes())
+}
+
+// RequestKeyBytes returns the request key as it enters the binding: the
+// KEM id (big-endian uint16) followed by the serialized public key, so the
+// binding also commits to the KEM.
+func (k NodeKeys) RequestKeyBytes() []byte {
+	return append(binary.BigEndian.AppendUint16(nil, k.RequestKEM), k.RequestKey...)
 }
 
 // Digest returns SHA-256 of the bundle's encoding.
