@@ -75,6 +75,9 @@ type Options struct {
 // problem is a step in the Result, and the verdict fails closed.
 func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 	r := &Result{At: opts.At.UTC(), Devices: map[string]*Section{}}
+	if noTime(r, opts.At) {
+		return r
+	}
 	env := &Env{At: opts.At, Policy: opts.Policy, Ledger: &r.Ledger, Devices: r.Devices}
 	if env.Policy == nil {
 		env.Policy = policy.Default()
@@ -101,7 +104,7 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 			v, ok := byKind[kind]
 			if !ok {
 				s := &Section{Kind: kind}
-				s.Add(kind+".parse", Fail, "this sworn cannot appraise %s evidence; the device cannot be trusted", kind)
+				s.Add(StepPrefix(kind)+".parse", Fail, "this sworn cannot appraise %s evidence; the device cannot be trusted", kind)
 				r.Devices[e.Device] = s
 				continue
 			}
@@ -110,11 +113,19 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 			r.Devices[e.Device] = s
 		}
 	}
-	if opts.Release != nil && (b.Release != nil || env.Policy.Log != nil) {
+	switch {
+	case opts.Release != nil && (b.Release != nil || env.Policy.Log != nil):
 		r.Release = opts.Release.VerifyRelease(ctx, b.Release, env)
+	case env.Policy.Log != nil:
+		r.Release = &Section{Kind: "release"}
+		r.Release.Add("release.inclusion", Fail, "the policy pins a release log, but this appraiser cannot check release proofs")
 	}
 	r.Simulated = env.Simulated || env.Policy.SimulatedRoots()
-	r.Policy = appraisePolicy(b, env)
+	kinds := make([]string, 0, len(b.Evidence))
+	for _, e := range b.Evidence {
+		kinds = append(kinds, e.Kind)
+	}
+	r.Policy = appraisePolicy(kinds, env, false)
 	r.Finish()
 	return r
 }
@@ -157,13 +168,19 @@ func appraiseBundle(b *Bundle, opts Options, env *Env) *Section {
 	return s
 }
 
-func appraisePolicy(b *Bundle, env *Env) *Section {
+// appraisePolicy checks the policy's required kinds against the kinds
+// present and evaluates its rules. single is set when one piece of evidence
+// is verified on its own: the other required kinds are then not expected.
+func appraisePolicy(kinds []string, env *Env, single bool) *Section {
 	s := &Section{}
 	p := env.Policy
 	for _, k := range p.Require {
-		if slices.ContainsFunc(b.Evidence, func(e Entry) bool { return e.Kind == k }) {
-			s.Add("policy.require."+k, Pass, "the policy requires %s evidence and the bundle has it", k)
-		} else {
+		switch {
+		case slices.Contains(kinds, k):
+			s.Add("policy.require."+k, Pass, "the policy requires %s evidence and it is present", k)
+		case single:
+			s.AddOptional("policy.require."+k, Skip, "the policy requires %s evidence; one piece of %s evidence is verified here on its own", k, kinds[0])
+		default:
 			s.Add("policy.require."+k, Fail, "the policy requires %s evidence; the bundle has none", k)
 		}
 	}
@@ -195,6 +212,9 @@ func appraisePolicy(b *Bundle, env *Env) *Section {
 // none is known, in which case the kind skips its binding step.
 func VerifyEntry(ctx context.Context, v Verifier, e Entry, at time.Time, p *policy.Policy, binding *Binding) *Result {
 	r := &Result{At: at.UTC(), Devices: map[string]*Section{}}
+	if noTime(r, at) {
+		return r
+	}
 	env := &Env{At: at, Policy: p, Ledger: &r.Ledger, Devices: r.Devices}
 	if binding != nil {
 		env.Binding = *binding
@@ -204,8 +224,32 @@ func VerifyEntry(ctx context.Context, v Verifier, e Entry, at time.Time, p *poli
 	s.Kind = v.Kind()
 	r.Devices[e.Device] = s
 	r.Simulated = env.Simulated || (p != nil && p.SimulatedRoots())
+	if p != nil {
+		r.Policy = appraisePolicy([]string{v.Kind()}, env, true)
+	}
 	r.Finish()
 	return r
+}
+
+// noTime fails a result whose appraisal time is not set: certificates,
+// CRLs and epochs are judged at the appraisal time, and nothing falls back
+// to the wall clock.
+func noTime(r *Result, at time.Time) bool {
+	if !at.IsZero() {
+		return false
+	}
+	r.Policy = &Section{}
+	r.Policy.Add("policy.time", Fail, "no appraisal time was given; pass the time to appraise at (sworn: --at, default now)")
+	r.Finish()
+	return true
+}
+
+// StepPrefix returns the prefix of a kind's step ids ("gpu" for nvgpu).
+func StepPrefix(kind string) string {
+	if kind == KindNVGPU {
+		return "gpu"
+	}
+	return kind
 }
 
 // ExpectBinding reports whether the expected binding is known. When it is

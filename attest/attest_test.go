@@ -2,12 +2,15 @@ package attest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/sha512"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sworn-dev/sworn/policy"
 )
 
 func testBundle(t testing.TB) *Bundle {
@@ -128,6 +131,8 @@ func TestBundleErrors(t *testing.T) {
 		{"bad receipt key", mutate(func(b *Bundle) { b.Keys.ReceiptKey = []byte{1} }), "receipt key"},
 		{"bad request key", mutate(func(b *Bundle) { b.Keys.RequestKey = b.Keys.RequestKey[1:] }), "request key"},
 		{"unknown KEM", mutate(func(b *Bundle) { b.Keys.RequestKEM = 0x7777 }), "unsupported HPKE KEM"},
+		{"device named for another kind", mutate(func(b *Bundle) { b.Evidence[0].Device = "gpu0" }), "snp devices are named cpu0"},
+		{"not deterministic CBOR", nonCanonical(good), "deterministic CBOR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseBundle(tc.data)
@@ -135,6 +140,76 @@ func TestBundleErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// nonCanonical re-encodes the version field (the first key) with a longer
+// integer head than needed.
+func nonCanonical(good []byte) []byte {
+	// good starts with a map head, then key 1 (0x01) and value 1 (0x01).
+	if len(good) < 3 || good[1] != 0x01 || good[2] != 0x01 {
+		panic("unexpected bundle encoding")
+	}
+	return append([]byte{good[0], 0x01, 0x18, 0x01}, good[3:]...)
+}
+
+// stubVerifier passes every entry, for pipeline tests.
+type stubVerifier struct{ kind string }
+
+func (s stubVerifier) Kind() string { return s.kind }
+func (s stubVerifier) Verify(_ context.Context, e Entry, env *Env) *Section {
+	sec := &Section{}
+	sec.Add(s.kind+".parse", Pass, "ok")
+	sec.Claims = map[string]any{"vmpl": 0}
+	return sec
+}
+
+func TestPipelineFailsClosed(t *testing.T) {
+	b := testBundle(t)
+	b.Evidence[0].Kind, b.Evidence[0].Device = KindTPM, "tpm0"
+	at := time.Unix(1e9, 0)
+	nonce := b.Freshness.Nonce
+	opts := func(p *policy.Policy) Options {
+		return Options{At: at, Policy: p, Nonce: nonce, Verifiers: []Verifier{stubVerifier{KindTPM}}}
+	}
+	if r := Appraise(t.Context(), b, opts(policy.Default())); r.Verdict != Affirming {
+		t.Fatalf("baseline: %s", r.Verdict)
+	}
+	// No appraisal time: never the wall clock.
+	o := opts(policy.Default())
+	o.At = time.Time{}
+	if r := Appraise(t.Context(), b, o); r.Verdict != Contraindicated || r.Policy.Step("policy.time") == nil {
+		t.Fatalf("zero time: %+v", r)
+	}
+	// A pinned release log with no release verifier.
+	p := policy.Default()
+	p.Log = &policy.Log{Origin: "x"}
+	if r := Appraise(t.Context(), b, opts(p)); r.Release == nil || r.Release.Step("release.inclusion").Status != Fail {
+		t.Fatalf("release log without a verifier: %+v", r.Release)
+	}
+	// A kind nobody can appraise: its step uses the kind's prefix.
+	b.Evidence[0].Kind, b.Evidence[0].Device = KindNVGPU, "gpu0"
+	if r := Appraise(t.Context(), b, opts(policy.Default())); r.Devices["gpu0"].Step("gpu.parse").Status != Fail {
+		t.Fatalf("unknown verifier: %+v", r.Devices["gpu0"])
+	}
+	// Rules added in code (never parsed) are evaluated, and a single
+	// entry's appraisal applies them too.
+	b.Evidence[0].Kind, b.Evidence[0].Device = KindTPM, "tpm0"
+	p = policy.Default()
+	p.Rules = []policy.Rule{{Name: "vmpl3", Expr: "claims.tpm0.vmpl == 3", Message: "not VMPL 3"}}
+	if r := Appraise(t.Context(), b, opts(p)); r.Policy.Step("policy.rule.vmpl3").Status != Fail {
+		t.Fatalf("uncompiled rule: %+v", r.Policy)
+	}
+	p.Require = []string{"tpm", "snp"}
+	r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[0], at, p, nil)
+	if r.Policy.Step("policy.rule.vmpl3").Status != Fail || r.Verdict != Contraindicated {
+		t.Fatalf("VerifyEntry ignores rules: %+v", r.Policy)
+	}
+	if st := r.Policy.Step("policy.require.snp"); st.Status != Skip || !st.Optional {
+		t.Fatalf("VerifyEntry and other required kinds: %+v", st)
+	}
+	if r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[0], time.Time{}, nil, nil); r.Verdict != Contraindicated {
+		t.Fatal("VerifyEntry without a time")
 	}
 }
 

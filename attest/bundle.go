@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/sha256"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -41,6 +44,10 @@ const (
 var knownKinds = []string{KindSNP, KindTDX, KindTPM, KindNVGPU}
 
 var deviceNameRE = regexp.MustCompile(`^[a-z]+[0-9]+$`)
+
+// devicePrefix is the device name prefix of each kind: rules, ordering and
+// cross-device checks rely on the name saying what the device is.
+var devicePrefix = map[string]string{KindSNP: "cpu", KindTDX: "cpu", KindTPM: "tpm", KindNVGPU: "gpu"}
 
 // Bundle is the evidence a node staples together so that anyone can verify
 // it offline: the node's public keys, the freshness they are bound with, and
@@ -178,6 +185,11 @@ func ParseBundle(data []byte) (*Bundle, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
+	// Only the deterministic encoding is accepted, so that a bundle's
+	// digest is the digest of the bytes received.
+	if enc, err := MarshalCBOR(&b); err != nil || !bytes.Equal(enc, data) {
+		return nil, errors.New("bundle is not in deterministic CBOR encoding (RFC 8949 §4.2); re-encode it")
+	}
 	return &b, nil
 }
 
@@ -208,6 +220,9 @@ func (b *Bundle) Validate() error {
 		}
 		if len(e.Device) > maxDeviceName || !deviceNameRE.MatchString(e.Device) {
 			return fmt.Errorf("evidence entry %d has invalid device name %q (want e.g. cpu0, tpm0, gpu3)", i, e.Device)
+		}
+		if p := devicePrefix[e.Kind]; !strings.HasPrefix(e.Device, p) || !unicode.IsDigit(rune(e.Device[len(p)])) {
+			return fmt.Errorf("evidence entry %d is %s evidence named %q; %s devices are named %s0, %s1, …", i, e.Kind, e.Device, e.Kind, p, p)
 		}
 		if seen[e.Device] {
 			return fmt.Errorf("evidence entry %d repeats device %q", i, e.Device)

@@ -63,6 +63,19 @@ func (p *Policy) compileRules() error {
 	return nil
 }
 
+// rulesCompiled reports whether the compiled rules are exactly p.Rules.
+func (p *Policy) rulesCompiled() bool {
+	if len(p.rules) != len(p.Rules) {
+		return false
+	}
+	for i, r := range p.rules {
+		if r.Rule != p.Rules[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // RuleOutcome is the result of one rule.
 type RuleOutcome struct {
 	Rule Rule
@@ -73,8 +86,19 @@ type RuleOutcome struct {
 	Err error
 }
 
-// EvalRules evaluates every rule over the claims of all devices.
+// EvalRules evaluates every rule over the claims of all devices. Rules
+// that were changed or added since the policy was parsed are compiled
+// first; a rule that does not compile fails with its error.
 func (p *Policy) EvalRules(claims map[string]map[string]any) []RuleOutcome {
+	if !p.rulesCompiled() {
+		if err := p.compileRules(); err != nil {
+			out := make([]RuleOutcome, len(p.Rules))
+			for i, r := range p.Rules {
+				out[i] = RuleOutcome{Rule: r, Err: err}
+			}
+			return out
+		}
+	}
 	vars := map[string]any{"claims": toCEL(claims)}
 	out := make([]RuleOutcome, 0, len(p.rules))
 	for _, r := range p.rules {
