@@ -131,23 +131,10 @@ func Boot(o Options) (*Node, error) {
 		// The vTPM boots the simulated UKI and quotes its PCRs over the
 		// binding; the paravisor puts the AK and the binding in the HCL
 		// runtime data, which the SEV-SNP report binds.
-		vtpm, err := tpmsim.Run(tpmsim.Options{Seed: int64(o.Seed), Binding: binding})
-		if err != nil {
-			return nil, fmt.Errorf("sim: vTPM: %v", err)
-		}
-		ak, err := tpm.ParseAK(vtpm.Evidence.AK)
-		if err != nil {
-			return nil, fmt.Errorf("sim: vTPM: %v", err)
-		}
-		runtime, err := snp.NewRuntimeData(ak.Key, binding[:])
-		if err != nil {
-			return nil, fmt.Errorf("sim: %v", err)
-		}
-		vtpmEntry = &vtpm.Entry
-		ev, err = chip.SimHCLEvidence(snp.SimReportOptions{Measurement: snp.SimMeasurement}, runtime, o.At)
+		vtpmEntry, ev, err = simVTPM(o, chip, binding)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sim: SEV-SNP: %v", err)
+		return nil, fmt.Errorf("sim: %v", err)
 	}
 	body, err := ev.Marshal()
 	if err != nil {
@@ -169,6 +156,28 @@ func Boot(o Options) (*Node, error) {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
 	return &Node{Bundle: b, RequestKey: reqKey, ReceiptKey: rcptKey}, nil
+}
+
+// simVTPM boots the simulated vTPM and returns its entry with the SEV-SNP
+// evidence whose HCL runtime data carries its AK and the binding.
+func simVTPM(o Options, chip *snp.SimChip, binding attest.Binding) (*attest.Entry, *snp.Evidence, error) {
+	vtpm, err := tpmsim.Run(tpmsim.Options{Seed: int64(o.Seed), Binding: binding})
+	if err != nil {
+		return nil, nil, fmt.Errorf("vTPM: %v", err)
+	}
+	ak, err := tpm.ParseAK(vtpm.Evidence.AK)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vTPM: %v", err)
+	}
+	runtime, err := snp.NewRuntimeData(ak.Key, binding[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := chip.SimHCLEvidence(snp.SimReportOptions{Measurement: snp.SimMeasurement}, runtime, o.At)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SEV-SNP: %v", err)
+	}
+	return &vtpm.Entry, ev, nil
 }
 
 // Reference returns the reference values of the simulated node software:

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,42 @@ func TestReplayedNonce(t *testing.T) {
 	r := appraise(t, n, simPolicy(t, ""), bytes.Repeat([]byte{8}, 32), at)
 	if st := r.Devices["cpu0"].Step("snp.binding"); st.Status != attest.Fail {
 		t.Fatalf("replayed evidence with a swapped nonce: %+v", st)
+	}
+}
+
+// TestForgedCPUReport: a CPU report whose signature fails vouches for
+// nothing: not the vTPM key in its runtime data, and nothing in the ledger.
+func TestForgedCPUReport(t *testing.T) {
+	n, err := Boot(Options{Seed: 1, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := snp.ParseEvidence(n.Bundle.Evidence[0].Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := bytes.Clone(ev.Raw)
+	raw[0x90] ^= 1 // the launch measurement
+	var e snp.Evidence
+	if err := attest.UnmarshalCBOR(n.Bundle.Evidence[0].Body, &e); err != nil {
+		t.Fatal(err)
+	}
+	copy(e.Report[32:32+len(raw)], raw) // the report sits after the 32-byte HCL header
+	body, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Bundle.Evidence[0].Body = body
+	r := appraise(t, n, simPolicy(t, ""), nil, at.Add(time.Hour))
+	if st := r.Devices["cpu0"].Step("snp.signature"); st.Status != attest.Fail {
+		t.Fatalf("forged report: %+v", st)
+	}
+	if r.Devices["tpm0"].Verdict == attest.Affirming {
+		t.Fatalf("the vTPM is trusted through a forged CPU report: %+v", r.Devices["tpm0"].Steps)
+	}
+	for _, e := range r.Ledger.Verified {
+		if strings.HasPrefix(e.ID, "snp.") || e.ID == "tpm.ak.tee" {
+			t.Errorf("ledger says %s is verified: %s", e.ID, e.Text)
+		}
 	}
 }

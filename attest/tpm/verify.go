@@ -408,7 +408,8 @@ func teeAK(env *attest.Env) (string, string, bool) { return boundClaim(env, Clai
 func svsmEK(env *attest.Env) (string, string, bool) { return boundClaim(env, ClaimSVSMEK) }
 
 // boundClaim returns the first device (by name) whose claim is a non-empty
-// string and whose <kind>.binding step passed, and that claim.
+// string, whose <kind>.binding step passed and which failed no step, and
+// that claim.
 func boundClaim(env *attest.Env, claim string) (string, string, bool) {
 	names := make([]string, 0, len(env.Devices))
 	for n := range env.Devices {
@@ -424,7 +425,10 @@ func boundClaim(env *attest.Env, claim string) (string, string, bool) {
 		if !ok || k == "" {
 			continue
 		}
-		if st := d.Step(d.Kind + ".binding"); st == nil || st.Status != attest.Pass {
+		// The claim counts only from a section whose binding passed and
+		// that failed nothing: a report whose signature or chain failed
+		// vouches for no key.
+		if st := d.Step(d.Kind + ".binding"); st == nil || st.Status != attest.Pass || d.FirstFailure() != nil {
 			continue
 		}
 		return n, k, true

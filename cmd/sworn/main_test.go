@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/internal/vectors"
 )
 
@@ -173,6 +175,17 @@ func TestBadInput(t *testing.T) {
 	empty := write("empty.bundle", nil)
 	badPolicy := write("bad.yaml", []byte("version: 1\nsnp:\n  allow_debugg: true\n"))
 	shortReport := write("short.bin", make([]byte, 100))
+	chip := snp.NewSimChip(1, snp.SimTCB)
+	rawReport, err := chip.Report(snp.SimReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simReport := write("sim-report.bin", rawReport)
+	var many []byte
+	for range snp.MaxCerts + 1 {
+		many = append(many, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chip.VCEK.Raw})...)
+	}
+	tooManyCerts := write("many.pem", many)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -189,6 +202,7 @@ func TestBadInput(t *testing.T) {
 		{"bad --at", []string{"verify", "bundle", bundle, "--policy", simPolicy, "--at", "yesterday"}, []string{"--at", "RFC 3339"}},
 		{"bad report-data hex", []string{"verify", "snp", "--report", shortReport, "--report-data", "zz"}, []string{"--report-data", "hex"}},
 		{"short report", []string{"verify", "snp", "--report", shortReport}, []string{shortReport, "100 bytes"}},
+		{"too many certificates", []string{"verify", "snp", "--report", simReport, "--certs", tooManyCerts}, []string{simReport, "certificates; the limit is"}},
 		{"truncated bundle as report", []string{"verify", "snp", "--report", truncated}, []string{truncated}},
 		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
 		{"unknown flag", []string{"verify", "bundle", bundle, "--polcy", simPolicy}, []string{"unknown flag"}},

@@ -71,6 +71,11 @@ the reason, and keep the verdict at best "warning".`,
 					return usageErr("--svsm-manifest %s: %v", manifestPath, err)
 				}
 			}
+			// Bounds and combinations (too many certificates, a manifest on
+			// an HCL report) are input errors, not verdicts.
+			if _, err := snp.Parse(ev); err != nil {
+				return usageErr("--report %s with its collateral: %v", reportPath, err)
+			}
 			body, err := ev.Marshal()
 			if err != nil {
 				return usageErr("%v", err)
