@@ -79,8 +79,9 @@ type Alternative struct {
 	Cmdline string `yaml:"cmdline"`
 	// SecureBoot, when set, is the required Secure Boot state.
 	SecureBoot *bool `yaml:"secure_boot"`
-	// DB lists certificates that must be in the Secure Boot db, by
-	// subject substring or "sha256:<hex>" of the DER.
+	// DB lists certificates that must be in the Secure Boot db, each by
+	// its exact subject (as `sworn measure eventlog` prints it), its exact
+	// well-known name, or "sha256:<hex>" of its DER.
 	DB []string `yaml:"db"`
 	// NodeSoftware is the SHA-256 (hex) of the node binary measured into
 	// PCR 15.

@@ -347,10 +347,23 @@ func TestGCEAKChain(t *testing.T) {
 		s := runVerify(t, &Verifier{Nonce: []byte{0x90, 0x0a}}, ev, p, nil)
 		wantStep(t, s, StepQuote, attest.Fail, "qualifying data")
 	})
-	t.Run("untrusted root", func(t *testing.T) {
-		p2 := pinPolicy(t, ev, "")
-		p2.TPM.CARoots = nil
+	t.Run("no CA roots, AK pinned", func(t *testing.T) {
+		// The stapled chain vouches for nothing; the pin does.
+		s := runVerify(t, v, ev, pinPolicy(t, ev, ""), nil)
+		wantStep(t, s, StepAK, attest.Pass, "pinned")
+	})
+	t.Run("no CA roots, another AK pinned", func(t *testing.T) {
+		// Stapling any certificate must not turn an untrusted AK into a
+		// warning.
+		p2, err := policy.Parse("test", []byte("version: 1\ntpm:\n  pinned_aks: ["+strings.Repeat("ab", 32)+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		s := runVerify(t, v, ev, p2, nil)
+		wantStep(t, s, StepAK, attest.Fail, "nothing vouches")
+	})
+	t.Run("no policy", func(t *testing.T) {
+		s := runVerify(t, v, ev, nil, nil)
 		wantStep(t, s, StepAK, attest.Skip, "no policy names a cloud vTPM CA")
 	})
 	t.Run("before validity", func(t *testing.T) {

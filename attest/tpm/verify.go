@@ -343,12 +343,14 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 		env.Ledger.Assume(LedgerUnbound, "vTPM not bound to the TEE: the hypervisor is trusted.")
 	}
 	// (b) AK certificate chain to a cloud vTPM CA named in the policy.
-	if len(ev.AKCerts) > 0 {
-		if tp == nil || tp.Roots() == nil {
-			s.Add(StepAK, attest.Skip, "the AK has a certificate chain, but no policy names a cloud vTPM CA (tpm.ca_roots) to check it against")
-			unbound("no TEE claim for it")
-			return policy.AKTrustCloudCA, true
-		}
+	// Without tpm.ca_roots, a stapled chain vouches for nothing: the pinned
+	// and unbound checks below decide.
+	if len(ev.AKCerts) > 0 && tp == nil {
+		s.Add(StepAK, attest.Skip, "the AK has a certificate chain, but no policy names a cloud vTPM CA (tpm.ca_roots) to check it against")
+		unbound("no TEE claim for it")
+		return policy.AKTrustCloudCA, true
+	}
+	if len(ev.AKCerts) > 0 && tp.Roots() != nil {
 		leaf, err := verifyAKChain(ev.AKCerts, tp.Roots(), env)
 		if err != nil {
 			s.Add(StepAK, attest.Fail, "AK certificate chain: %v", err)
@@ -543,7 +545,7 @@ func matchAlternative(a policy.Alternative, quoted PCRs, bank Alg, lc *LogClaims
 		return fmt.Sprintf("Secure Boot is not %v", *a.SecureBoot)
 	}
 	for _, want := range a.DB {
-		if lc.SecureBoot == nil || !slices.ContainsFunc(lc.SecureBoot.DB, func(s string) bool { return strings.Contains(s, want) }) {
+		if lc.SecureBoot == nil || !slices.ContainsFunc(lc.SecureBoot.DB, func(s string) bool { return dbMatches(s, want) }) {
 			return fmt.Sprintf("no db certificate matches %q", want)
 		}
 	}
@@ -563,4 +565,15 @@ func (c *LogClaims) cmdlineIs(want string) bool {
 	h.Write([]byte(want))
 	d := hex.EncodeToString(h.Sum(nil))
 	return slices.ContainsFunc(c.UKI, func(s UKISection) bool { return s.Name == ".cmdline" && s.Digest == d })
+}
+
+// dbMatches reports whether a Secure Boot db entry, as certNames names it
+// ("<subject> (sha256:<hex>)" or a well-known name), is the one a policy
+// names: by "sha256:<hex>" of its DER, by its exact subject, or by its exact
+// well-known name. Substrings never match.
+func dbMatches(entry, want string) bool {
+	if strings.HasPrefix(want, "sha256:") {
+		return strings.HasSuffix(entry, "("+want+")")
+	}
+	return entry == want || strings.HasPrefix(entry, want+" (sha256:")
 }
