@@ -219,12 +219,29 @@ func TestOCSPStates(t *testing.T) {
 		body, _ := e.Marshal()
 		return body
 	}
+	// A good response for the ICA's serial, signed with its issuer's key,
+	// but whose CertID names another CA.
+	otherIssuer := func() []byte {
+		e := *ev
+		e.OCSP = append([][]byte(nil), ev.OCSP[1:]...)
+		certs, _ := ParseDERChain(ev.Certs)
+		r, err := ocsp.CreateResponse(p.rimCA.cert, p.rimCA.cert, ocsp.Response{
+			Status: ocsp.Good, SerialNumber: certs[1].SerialNumber, ThisUpdate: at.Add(-time.Hour), NextUpdate: at.Add(time.Hour),
+		}, detSigner{p.devICA.key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.OCSP = append(e.OCSP, r)
+		body, _ := e.Marshal()
+		return body
+	}
 	cases := []struct {
 		name   string
 		body   []byte
 		pol    string
 		status attest.Status
 	}{
+		{"another issuer's certificate", otherIssuer(), "", attest.Fail},
 		{"revoked", revoke(ocsp.Revoked, ocsp.KeyCompromise), "", attest.Fail},
 		{"revoked allowed", revoke(ocsp.Revoked, ocsp.KeyCompromise), "nvgpu:\n  ocsp_allow: [good, revoked]\n", attest.Warn},
 		{"hold", revoke(ocsp.Revoked, ocsp.CertificateHold), "", attest.Fail},

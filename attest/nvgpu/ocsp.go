@@ -1,12 +1,18 @@
 package nvgpu
 
 import (
+	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sworn-dev/sworn/policy"
@@ -121,6 +127,14 @@ func (c *Cache) parseOCSP(der []byte, cert, issuer *x509.Certificate) (*ocsp.Res
 		}
 		r = nil
 	}
+	// x/crypto/ocsp matches the response to the certificate by serial
+	// number only: the CertID's issuer name and key hashes must be the
+	// issuer's too, or the response speaks of another CA's certificate.
+	if r != nil {
+		if err := checkCertID(der, r, cert, issuer); err != nil {
+			return nil, err
+		}
+	}
 	own := make([][]byte, len(parts))
 	for i, p := range parts {
 		own[i] = slices.Clone(p)
@@ -133,4 +147,83 @@ func (c *Cache) parseOCSP(der []byte, cert, issuer *x509.Certificate) (*ocsp.Res
 func isNoMatch(err error) bool {
 	var pe ocsp.ParseError
 	return errors.As(err, &pe) && pe == "no response matching the supplied certificate"
+}
+
+// certID is the CertID of an OCSP single response (RFC 6960 §4.1.1).
+type certID struct {
+	nameHash, keyHash []byte
+	serial            *big.Int
+}
+
+// checkCertID checks that a single response of der for cert's serial
+// names cert's issuer: its issuer name hash and key hash, under the hash
+// the response uses, are those of issuer.
+func checkCertID(der []byte, r *ocsp.Response, cert, issuer *x509.Certificate) error {
+	ids, err := ocspCertIDs(der)
+	if err != nil {
+		return err
+	}
+	h := r.IssuerHash
+	if !h.Available() {
+		return fmt.Errorf("OCSP response uses an unsupported CertID hash %v", h)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return fmt.Errorf("issuer public key: %v", err)
+	}
+	sum := func(b []byte) []byte { d := h.New(); d.Write(b); return d.Sum(nil) }
+	nameHash, keyHash := sum(issuer.RawSubject), sum(spki.PublicKey.Bytes)
+	for _, id := range ids {
+		if id.serial.Cmp(cert.SerialNumber) != 0 {
+			continue
+		}
+		if !bytes.Equal(id.nameHash, nameHash) || !bytes.Equal(id.keyHash, keyHash) {
+			return fmt.Errorf("the OCSP response for serial %s names another issuer than %q", cert.SerialNumber, issuer.Subject.CommonName)
+		}
+	}
+	return nil
+}
+
+// ocspCertIDs returns the CertIDs of an OCSP response's single responses.
+func ocspCertIDs(der []byte) ([]certID, error) {
+	bad := errors.New("malformed OCSP response")
+	var resp, respBytes, rb, basic, tbs, responses cryptobyte.String
+	var octets []byte
+	s := cryptobyte.String(der)
+	if !s.ReadASN1(&resp, cbasn1.SEQUENCE) ||
+		!resp.SkipASN1(cbasn1.ENUM) ||
+		!resp.ReadASN1(&respBytes, cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!respBytes.ReadASN1(&rb, cbasn1.SEQUENCE) ||
+		!rb.SkipASN1(cbasn1.OBJECT_IDENTIFIER) ||
+		!rb.ReadASN1Bytes(&octets, cbasn1.OCTET_STRING) {
+		return nil, bad
+	}
+	b := cryptobyte.String(octets)
+	if !b.ReadASN1(&basic, cbasn1.SEQUENCE) || !basic.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return nil, bad
+	}
+	var responder cryptobyte.String
+	var tag cbasn1.Tag
+	if !tbs.ReadAnyASN1(&responder, &tag) || !tbs.SkipASN1(cbasn1.GeneralizedTime) || !tbs.ReadASN1(&responses, cbasn1.SEQUENCE) {
+		return nil, bad
+	}
+	var ids []certID
+	for !responses.Empty() {
+		var single, cid cryptobyte.String
+		var id certID
+		id.serial = new(big.Int)
+		if !responses.ReadASN1(&single, cbasn1.SEQUENCE) || !single.ReadASN1(&cid, cbasn1.SEQUENCE) ||
+			!cid.SkipASN1(cbasn1.SEQUENCE) ||
+			!cid.ReadASN1Bytes(&id.nameHash, cbasn1.OCTET_STRING) ||
+			!cid.ReadASN1Bytes(&id.keyHash, cbasn1.OCTET_STRING) ||
+			!cid.ReadASN1Integer(id.serial) {
+			return nil, bad
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
