@@ -218,6 +218,20 @@ func TestAppraiseReleaseNegative(t *testing.T) {
 		{name: "checkpoint from unknown key", proof: func() []byte {
 			return f.proof(t, f.releaseIdx, f.checkpoint(t, otherLog, f.leaves, f.w1, f.w2))
 		}, step: StepInclusion},
+		{name: "tampered cosignature", proof: func() []byte {
+			// Flip a bit inside the last signature line (a witness's).
+			q := *p
+			cp := bytes.Clone(q.Checkpoint)
+			i := bytes.LastIndex(cp[:len(cp)-1], []byte("\n")) + 1
+			sig := bytes.Fields(cp[i:])[2]
+			raw, err := base64.StdEncoding.DecodeString(string(sig))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw[len(raw)-1] ^= 1
+			q.Checkpoint = append(cp[:i+bytes.Index(cp[i:], sig)], []byte(base64.StdEncoding.EncodeToString(raw)+"\n")...)
+			return q.Marshal()
+		}, step: StepWitnesses},
 		{name: "one of two cosignatures", proof: func() []byte {
 			return f.proof(t, f.releaseIdx, f.checkpoint(t, f.logS, f.leaves, f.w1))
 		}, step: StepWitnesses},

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"encoding/base64"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type Checkpoint struct {
 	Raw []byte
 	// Cosignatures are the verified cosignatures of known witnesses.
 	Cosignatures []Cosignature
+	// Invalid lists known witnesses whose cosignature on this checkpoint
+	// does not verify (or appears twice); CheckQuorum fails on any.
+	Invalid []string
 }
 
 // Cosignature is a verified witness cosignature.
@@ -142,7 +146,10 @@ func (v *Verifier) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if ok {
 		return cp, nil
 	}
-	c, _, n, err := log.ParseCheckpoint(raw, v.origin, v.log, v.witnesses...)
+	// The log's signature first: a checkpoint it did not sign is not this
+	// log's. Cosignatures are then checked one by one, so that a bad one
+	// is reported as a witness failure.
+	c, _, n, err := log.ParseCheckpoint(raw, v.origin, v.log)
 	if err != nil {
 		var unk *note.UnverifiedNoteError
 		if errors.As(err, &unk) || strings.Contains(err.Error(), "verifier") {
@@ -155,13 +162,19 @@ func (v *Verifier) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	}
 	cp = &Checkpoint{Origin: c.Origin, Size: c.Size, Hash: [32]byte(c.Hash), Raw: bytes.Clone(raw)}
 	seen := map[string]bool{}
-	for _, s := range n.Sigs {
+	for _, s := range n.UnverifiedSigs {
 		for _, w := range v.witnesses {
 			if s.Name != w.Name() || s.Hash != w.KeyHash() {
 				continue
 			}
 			id := fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash())
 			if seen[id] {
+				cp.Invalid = append(cp.Invalid, w.Name()+" (two cosignatures)")
+				continue
+			}
+			sig, err := base64.StdEncoding.DecodeString(s.Base64)
+			if err != nil || len(sig) < 4 || !w.Verify([]byte(n.Text), sig[4:]) {
+				cp.Invalid = append(cp.Invalid, w.Name())
 				continue
 			}
 			ts, err := fnote.CoSigV1Timestamp(s)
@@ -185,6 +198,9 @@ func (v *Verifier) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 // future and not older than the policy's maximum age at time at, and fails
 // (a StepError of release.witnesses) if fewer than the quorum remain.
 func (v *Verifier) CheckQuorum(cp *Checkpoint, at time.Time) (int, error) {
+	if len(cp.Invalid) > 0 {
+		return 0, &StepError{Step: StepWitnesses, Err: fmt.Errorf("the cosignature of witness %s does not verify: the checkpoint or the cosignature was altered", strings.Join(cp.Invalid, ", "))}
+	}
 	n := 0
 	var stale []string
 	for _, c := range cp.Cosignatures {
