@@ -2,7 +2,11 @@ package snp
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -324,4 +328,119 @@ func prodPolicy(t testing.TB) *policy.Policy {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestMoreNegatives covers the remaining checks, each failing at its step.
+func TestMoreNegatives(t *testing.T) {
+	ca := simulatedCA()
+	chip := NewSimChip(1, SimTCB)
+	var binding [64]byte
+	copy(binding[:], "expected binding")
+	hcl := func(runtime []byte, rd *[64]byte) *Evidence {
+		sum := sha256.Sum256(runtime)
+		o := SimReportOptions{Measurement: SimMeasurement}
+		copy(o.ReportData[:], sum[:])
+		if rd != nil {
+			o.ReportData = *rd
+		}
+		raw, err := chip.Report(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := chip.withCollateral(wrapHCL(raw, runtime), simAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	runtimeFor := func(userData []byte) []byte {
+		r, err := NewRuntimeData(&chip.key.PublicKey, userData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		e      func() *Evidence
+		at     time.Time
+		extra  string
+		step   string
+		detail string
+	}{
+		{"ASK listed in the CRL", func() *Evidence {
+			e := simEvidence(t, 1, SimReportOptions{})
+			crl, _ := SimCRL(simAt.Add(-time.Hour), 24*time.Hour, ca.pr.ask)
+			e.CRLs = [][]byte{crl}
+			return e
+		}, simAt, "", "snp.revocation", "revoked"},
+		{"CRL not yet valid", func() *Evidence {
+			e := simEvidence(t, 1, SimReportOptions{})
+			crl, _ := SimCRL(simAt.Add(time.Hour), 24*time.Hour)
+			e.CRLs = [][]byte{crl}
+			return e
+		}, simAt, "", "snp.revocation", "not valid until"},
+		{"migration agent", func() *Evidence { return simEvidence(t, 1, SimReportOptions{Policy: SimPolicy | 1<<18}) }, simAt, "", "snp.policy", "migration agent"},
+		{"SMT not allowed", func() *Evidence { return simEvidence(t, 1, SimReportOptions{Policy: SimPolicy | 1<<16}) }, simAt, "", "snp.policy", "SMT"},
+		{"untrusted CA stapled", func() *Evidence {
+			e := simEvidence(t, 1, SimReportOptions{})
+			k := simKey("another CA")
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "SEV-Milan"}, NotBefore: simValidity.from, NotAfter: simValidity.to, IsCA: true, BasicConstraintsValid: true}
+			other := mustCert(tmpl, tmpl, &k.PublicKey, k)
+			e.Certs = append(e.Certs, other.Raw)
+			return e
+		}, simAt, "", "snp.chain", "not one of the trusted"},
+		{"VCEK for another TCB", func() *Evidence {
+			e := simEvidence(t, 1, SimReportOptions{})
+			e.Certs[0] = NewSimChip(1, SimTCB+1).VCEK.Raw
+			return e
+		}, simAt, "", "snp.chain", "TCB"},
+		{"HCL user-data is not the binding", func() *Evidence { return hcl(runtimeFor([]byte("another binding")), nil) }, simAt, "", "snp.binding", "user-data"},
+		{"HCL REPORT_DATA second half not zero", func() *Evidence {
+			runtime := runtimeFor(binding[:])
+			var rd [64]byte
+			sum := sha256.Sum256(runtime)
+			copy(rd[:], sum[:])
+			rd[63] = 1
+			return hcl(runtime, &rd)
+		}, simAt, "", "snp.binding", "not zero"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := appraise(t, tc.e(), tc.at, simPolicy(t, tc.extra), binding[:])
+			st := r.Devices["cpu0"].Step(tc.step)
+			if st == nil || st.Status != attest.Fail || !strings.Contains(st.Detail, tc.detail) {
+				t.Fatalf("%s = %+v, want fail mentioning %q", tc.step, st, tc.detail)
+			}
+		})
+	}
+}
+
+// TestVerifierCacheAcrossAppraisals: one Verifier, reused, answers as a
+// fresh one would: a chain cached at one time is not served after it
+// expires, and roots chosen by one policy do not leak into another.
+func TestVerifierCacheAcrossAppraisals(t *testing.T) {
+	v := NewVerifier()
+	run := func(e *Evidence, at time.Time, p *policy.Policy) *attest.Result {
+		body, _ := e.Marshal()
+		return attest.VerifyEntry(t.Context(), v, attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body}, at, p, nil)
+	}
+	real := loadVector(t, realVectors[0])
+	for _, tc := range []struct {
+		at   time.Time
+		want attest.Status
+	}{{realVectors[0].at, attest.Pass}, {time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), attest.Fail}, {realVectors[0].at, attest.Pass}} {
+		if got := run(real, tc.at, nil).Devices["cpu0"].Step("snp.chain").Status; got != tc.want {
+			t.Fatalf("real VCEK at %s: snp.chain %s, want %s", tc.at, got, tc.want)
+		}
+	}
+	sim := simEvidence(t, 1, SimReportOptions{})
+	prod, _ := policy.Parse("prod", []byte("version: 1\n"))
+	for i, tc := range []struct {
+		p    *policy.Policy
+		want attest.Status
+	}{{prod, attest.Fail}, {simPolicy(t, ""), attest.Pass}, {prod, attest.Fail}} {
+		if got := run(sim, simAt, tc.p).Devices["cpu0"].Step("snp.chain").Status; got != tc.want {
+			t.Fatalf("simulated chain, appraisal %d: snp.chain %s, want %s", i, got, tc.want)
+		}
+	}
 }
