@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha256"
-	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,8 @@ import (
 	pb "github.com/google/go-eventlog/proto/state"
 	"github.com/google/go-eventlog/register"
 	"github.com/google/go-eventlog/tcg"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // TCG event types this package reads (TCG PC Client PFP, §10.4.1).
@@ -528,10 +531,7 @@ func certSubject(digest [sha256.Size]byte, der []byte) string {
 	if ok {
 		return name
 	}
-	name = "unparsable certificate"
-	if cert, err := x509.ParseCertificate(der); err == nil {
-		name = cert.Subject.String()
-	}
+	name = subjectName(der)
 	subjects.Lock()
 	if subjects.m == nil {
 		subjects.m = map[[sha256.Size]byte]string{}
@@ -541,6 +541,31 @@ func certSubject(digest [sha256.Size]byte, der []byte) string {
 	}
 	subjects.Unlock()
 	return name
+}
+
+// subjectName reads a certificate's subject without parsing the rest: the
+// certificate was already parsed in full by go-eventlog; only its subject is
+// needed here.
+func subjectName(der []byte) string {
+	const bad = "unparsable certificate"
+	in := cryptobyte.String(der)
+	var cert, tbs, subject cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!tbs.SkipASN1(cbasn1.INTEGER) || // serial
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // signature algorithm
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // validity
+		!tbs.ReadASN1Element(&subject, cbasn1.SEQUENCE) {
+		return bad
+	}
+	var rdn pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(subject, &rdn); err != nil || len(rest) != 0 {
+		return bad
+	}
+	var n pkix.Name
+	n.FillFromRDNSequence(&rdn)
+	return n.String()
 }
 
 // ComputePCRs replays an event log by itself, without a quote: the PCR
