@@ -52,6 +52,9 @@ func (l *Log) Check() error {
 	if l.Origin == "" {
 		return fmt.Errorf("origin is missing: give the log's origin (its key name)")
 	}
+	if err := notSecret("key", l.Key); err != nil {
+		return err
+	}
 	v, err := note.NewVerifier(strings.TrimSpace(l.Key))
 	if err != nil {
 		return fmt.Errorf("key is not a signed-note verifier key (the .pub file from sworn keygen --kind log): %v", err)
@@ -61,6 +64,9 @@ func (l *Log) Check() error {
 	}
 	seen := map[string]bool{}
 	for i, w := range l.Witnesses {
+		if err := notSecret(fmt.Sprintf("witnesses[%d]", i), w); err != nil {
+			return err
+		}
 		wv, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(w))
 		if err != nil {
 			return fmt.Errorf("witnesses[%d] is not a witness verifier key (the .pub file from sworn keygen --kind witness): %v", i, err)
@@ -75,6 +81,9 @@ func (l *Log) Check() error {
 		return fmt.Errorf("quorum is %d; it must be 0 to the number of witnesses (%d)", l.Quorum, len(l.Witnesses))
 	}
 	for i, k := range l.Publishers {
+		if err := notSecret(fmt.Sprintf("publishers[%d]", i), k); err != nil {
+			return err
+		}
 		if _, err := note.NewVerifier(strings.TrimSpace(k)); err != nil {
 			return fmt.Errorf("publishers[%d] is not a signed-note verifier key (the .pub file from sworn keygen --kind publisher): %v", i, err)
 		}
@@ -83,6 +92,15 @@ func (l *Log) Check() error {
 		if !releaseKeyRE.MatchString(r) {
 			return fmt.Errorf("revoked[%d] %q is not of the form id@version", i, r)
 		}
+	}
+	return nil
+}
+
+// notSecret refuses a secret key given where a verifier key belongs,
+// without repeating it.
+func notSecret(field, key string) error {
+	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(key)), "PRIVATE+KEY+") {
+		return fmt.Errorf("%s is a SECRET key, not a verifier key: give the .pub file, and keep the .key file private", field)
 	}
 	return nil
 }

@@ -105,22 +105,46 @@ func NewCosigner(path string) (note.Signer, error) {
 	return signer, nil
 }
 
+// ErrSecretKey is returned (wrapped) when a secret key is given where a
+// verifier (public) key is expected. The key itself is never echoed.
+var ErrSecretKey = errors.New("this is a SECRET key, not a verifier key: give the .pub file, and keep the .key file private")
+
 // ParseVerifier parses a signed-note verifier key (log or publisher).
 func ParseVerifier(vkey string) (note.Verifier, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	vkey = strings.TrimSpace(vkey)
+	if isSecretKey(vkey) {
+		return nil, ErrSecretKey
+	}
+	v, err := note.NewVerifier(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a signed-note Ed25519 verifier key: %v", shorten(vkey), err)
+		return nil, fmt.Errorf("%s is not a signed-note Ed25519 verifier key: %v", describeKey(vkey), err)
 	}
 	return v, nil
 }
 
 // ParseWitnessVerifier parses a witness's cosignature/v1 verifier key.
 func ParseWitnessVerifier(vkey string) (note.Verifier, error) {
-	v, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(vkey))
+	vkey = strings.TrimSpace(vkey)
+	if isSecretKey(vkey) {
+		return nil, ErrSecretKey
+	}
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a witness cosignature verifier key: %v", shorten(vkey), err)
+		return nil, fmt.Errorf("%s is not a witness cosignature verifier key: %v", describeKey(vkey), err)
 	}
 	return v, nil
+}
+
+func isSecretKey(s string) bool { return strings.HasPrefix(strings.ToUpper(s), "PRIVATE+KEY+") }
+
+// describeKey names a key in an error without its key material: only the
+// name before the first '+', when it looks like one.
+func describeKey(s string) string {
+	name, _, ok := strings.Cut(s, "+")
+	if !ok || len(name) > 128 || strings.ContainsAny(name, " \t\n") {
+		return fmt.Sprintf("the given key (%d bytes)", len(s))
+	}
+	return fmt.Sprintf("key %q", name+"+…")
 }
 
 // ParseVerifierList parses a file of verifier keys, one per line; blank
@@ -142,13 +166,6 @@ func ParseVerifierList(data []byte) ([]note.Verifier, error) {
 		return nil, errors.New("no keys listed")
 	}
 	return out, nil
-}
-
-func shorten(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 func cosignerFromString(skey string) (note.Signer, error) {
