@@ -14,7 +14,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/sworn-dev/sworn/tlog/internal/atomicfile"
+	"github.com/sworn-dev/sworn/internal/atomicfile"
 )
 
 // SplitViewError reports two checkpoints of one log that cannot both be

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/atomicfile"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -106,16 +106,8 @@ func report(w io.Writer, r *attest.Result, asJSON bool) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path via a temporary file and rename, so a
-// crash never leaves a half-written file behind.
+// writeFileAtomic writes data to path through a fresh temporary file that
+// is synced and renamed, so a crash never leaves a half-written file.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename %s: %v", tmp, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, perm)
 }

@@ -32,23 +32,14 @@ never overwritten.`,
 					return usageErr("keygen: %s already exists; choose another --out or remove it", p)
 				}
 			}
-			f, err := os.OpenFile(out+".key", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
+			// Both files are created exclusively: an existing file (or a
+			// link planted in its place) is never overwritten.
+			if err := createExclusive(out+".key", skey+"\n", 0o600); err != nil {
 				return usageErr("keygen: %v", err)
 			}
-			if _, err := fmt.Fprintln(f, skey); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			if err := writeFileAtomic(out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
-				return err
+			if err := createExclusive(out+".pub", vkey+"\n", 0o644); err != nil {
+				os.Remove(out + ".key")
+				return usageErr("keygen: %v", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", vkey)
 			return nil
@@ -58,4 +49,24 @@ never overwritten.`,
 	cmd.Flags().StringVar(&name, "name", "", "key `NAME` (for a log: its origin)")
 	cmd.Flags().StringVar(&out, "out", "", "output `PREFIX`: writes PREFIX.key and PREFIX.pub")
 	return cmd
+}
+
+// createExclusive creates path (which must not exist) with data, synced.
+func createExclusive(path, data string, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %v", path, err)
+	}
+	return nil
 }

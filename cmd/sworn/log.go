@@ -94,7 +94,7 @@ hold Tessera's schema (see docs/tlog.md).`,
 			defer stop()
 			s, err := server.New(ctx, cfg)
 			if err != nil {
-				return fmt.Errorf("log serve: %v", err)
+				return failErr("log serve: %v", err)
 			}
 			return serveHTTP(ctx, cmd, listen, s.Handler(), fmt.Sprintf("log %s", s.Origin()), func(c context.Context) error { return s.Close(c) })
 		},

@@ -87,6 +87,13 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// failErr is an operation that failed on valid input — a log that is
+// down or refuses an append, a server that cannot start, a file that
+// cannot be written: exit code 1, not the usage code 2.
+func failErr(format string, args ...any) error {
+	return &exitError{code: exitNotVerified, err: fmt.Errorf(format, args...)}
+}
+
 // errNotVerified ends a verification command whose result was printed and
 // is not affirming: exit code 1, no further message.
 var errNotVerified = &exitError{code: exitNotVerified}

@@ -59,7 +59,7 @@ that does not match the tree, a bad checkpoint signature).`,
 				}
 				if err != nil {
 					if once {
-						return fmt.Errorf("monitor: %v", err)
+						return failErr("monitor: %v", err)
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "sworn: monitor: %v (retrying)\n", err)
 				}

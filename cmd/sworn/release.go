@@ -63,10 +63,10 @@ func newReleaseCmd() *cobra.Command {
 			defer cancel()
 			p, err := tlog.Publish(ctx, nil, logURL, leaf)
 			if err != nil {
-				return fmt.Errorf("release publish: %v", err)
+				return failErr("release publish: %v", err)
 			}
 			if err := writeFileAtomic(out, p.Marshal(), 0o644); err != nil {
-				return fmt.Errorf("release publish: write %s: %v", out, err)
+				return failErr("release publish: write %s: %v", out, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "published %s as entry %d; proof written to %s\n", describe(rec), p.Index, out)
 			return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -46,7 +45,7 @@ func newWitnessCmd() *cobra.Command {
 			w, err := witness.New(witness.Config{Dir: dir, Signer: signer, Logs: logs,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))})
 			if err != nil {
-				return fmt.Errorf("witness serve: %v", err)
+				return failErr("witness serve: %v", err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

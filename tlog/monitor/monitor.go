@@ -25,7 +25,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 
 	"github.com/sworn-dev/sworn/tlog"
-	"github.com/sworn-dev/sworn/tlog/internal/atomicfile"
+	"github.com/sworn-dev/sworn/internal/atomicfile"
 )
 
 // Monitor follows one log.

@@ -25,7 +25,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sworn-dev/sworn/tlog/internal/atomicfile"
+	"github.com/sworn-dev/sworn/internal/atomicfile"
 )
 
 // maxBody bounds an add-checkpoint request: 63 proof lines and a checkpoint.
