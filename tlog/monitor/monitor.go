@@ -24,8 +24,8 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 
-	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/internal/atomicfile"
+	"github.com/sworn-dev/sworn/tlog"
 )
 
 // Monitor follows one log.
