@@ -290,3 +290,25 @@ func TestNoSecretsInOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationalFailureExitCode: a log that cannot be reached is a
+// failure (1), not bad input (2).
+func TestOperationalFailureExitCode(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "ci")
+	if code, _, stderr := sworn(t, "keygen", "--kind", "publisher", "--name", "ci.exit.test", "--out", prefix); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, tmpl, _ := sworn(t, "release", "template")
+	rec := filepath.Join(dir, "rec.json")
+	os.WriteFile(rec, []byte(tmpl), 0o644)
+	code, _, stderr := sworn(t, "release", "publish", "--log", "http://127.0.0.1:1", "--key", prefix+".key", rec, "--out", filepath.Join(dir, "p"), "--timeout", "2s")
+	if code != 1 {
+		t.Fatalf("publish to a closed port: exit %d, want 1: %s", code, stderr)
+	}
+	// The same with a malformed record is bad input.
+	os.WriteFile(rec, []byte("{"), 0o644)
+	if code, _, _ := sworn(t, "release", "publish", "--log", "http://127.0.0.1:1", "--key", prefix+".key", rec, "--out", filepath.Join(dir, "p")); code != 2 {
+		t.Fatalf("malformed record: exit %d, want 2", code)
+	}
+}
