@@ -70,6 +70,7 @@ func startWitness(t testing.TB, k *keys, i int, dir string) (*witness.Witness, *
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { w.Close() })
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
 	return w, srv
@@ -192,8 +193,15 @@ func TestSplitViewRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != http.StatusConflict || resp.Header.Get("Content-Type") != "text/x.tlog.size" {
-			t.Fatalf("old %d: witness answered %s", old, resp.Status)
+		// old 0 is a stale view (answered with the witness's size); old 1
+		// is a fork at the same size (answered as plain text, so that the
+		// log does not retry from a size).
+		wantType := "text/x.tlog.size"
+		if old == 1 {
+			wantType = "text/plain; charset=utf-8"
+		}
+		if resp.StatusCode != http.StatusConflict || resp.Header.Get("Content-Type") != wantType {
+			t.Fatalf("old %d: witness answered %s (%s)", old, resp.Status, resp.Header.Get("Content-Type"))
 		}
 	}
 	if size, _ := wit.Latest(k.origin); size != 1 {
@@ -216,7 +224,7 @@ func TestSplitViewRefused(t *testing.T) {
 func TestWitnessRestart(t *testing.T) {
 	k := newKeys(t, 1)
 	dir := t.TempDir()
-	_, ws := startWitness(t, k, 0, dir)
+	w1, ws := startWitness(t, k, 0, dir)
 	_, ls := startLog(t, k, t.TempDir(), []string{ws.URL}, 1, k.logS)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -230,11 +238,39 @@ func TestWitnessRestart(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// A second instance on the same directory is refused while the first runs.
+	if _, err := witness.New(witness.Config{Dir: dir, Signer: k.wS[0], Logs: []note.Verifier{k.logVer}}); err == nil {
+		t.Fatal("a second witness on the same state directory started")
+	}
+	ws.Close()
+	w1.Close()
 	w2, err := witness.New(witness.Config{Dir: dir, Signer: k.wS[0], Logs: []note.Verifier{k.logVer}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w2.Close()
 	if size, _ := w2.Latest(k.origin); size != 5 {
 		t.Fatalf("restarted witness has size %d, want 5", size)
 	}
+}
+
+// TestOneLogPerDirectory: a second log on the same directory is refused
+// while the first runs, and allowed once it is closed.
+func TestOneLogPerDirectory(t *testing.T) {
+	k := newKeys(t, 0)
+	dir := t.TempDir()
+	cfg := server.Config{Dir: dir, Signer: k.logS, Publishers: []note.Verifier{k.pubVer}}
+	s, err := server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second log on one directory: %v", err)
+	}
+	s.Close(context.Background())
+	s2, err := server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	s2.Close(context.Background())
 }

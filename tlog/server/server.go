@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ import (
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/sworn-dev/sworn/internal/dirlock"
 	"github.com/sworn-dev/sworn/tlog"
 )
 
@@ -89,6 +91,7 @@ type Server struct {
 	cancel   context.CancelFunc
 
 	proofs *proofCache
+	lock   *dirlock.Lock
 
 	mu   sync.Mutex
 	seen map[string]uint64 // unique key → index (or pending)
@@ -131,14 +134,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var driver tessera.Driver
+	var lock *dirlock.Lock
 	var err error
 	if cfg.DB != nil {
 		cfg.Dir = "(MySQL)"
 		driver, err = mysql.New(ctx, cfg.DB)
 	} else {
-		driver, err = posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: cfg.HTTPClient})
+		// The duplicate index lives in this process: a second log process
+		// on the same directory could accept a release twice.
+		if err = os.MkdirAll(cfg.Dir, 0o755); err == nil {
+			lock, err = dirlock.Acquire(cfg.Dir)
+		}
+		if err == nil {
+			driver, err = posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: cfg.HTTPClient})
+		}
 	}
 	if err != nil {
+		lock.Release()
 		cancel()
 		return nil, fmt.Errorf("log storage %s: %v", cfg.Dir, err)
 	}
@@ -152,14 +164,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	app, shutdown, reader, err := tessera.NewAppender(ctx, driver, opts)
 	if err != nil {
+		lock.Release()
 		cancel()
 		return nil, fmt.Errorf("log %s: %v", cfg.Dir, err)
 	}
 	s := &Server{cfg: cfg, origin: cfg.Signer.Name(), add: app.Add, reader: reader, shutdown: shutdown, cancel: cancel,
 		awaiter: tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 10*time.Millisecond), seen: map[string]uint64{},
 		proofs: newProofCache(reader.ReadTile)}
+	s.lock = lock
 	if err := s.loadSeen(ctx); err != nil {
 		shutdown(ctx)
+		lock.Release()
 		cancel()
 		return nil, err
 	}
@@ -176,6 +191,7 @@ func (s *Server) Reader() tessera.LogReader { return s.reader }
 func (s *Server) Close(ctx context.Context) error {
 	err := s.shutdown(ctx)
 	s.cancel()
+	s.lock.Release()
 	return err
 }
 

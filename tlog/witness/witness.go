@@ -6,6 +6,7 @@
 package witness
 
 import (
+	"crypto/sha256"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/internal/atomicfile"
+	"github.com/sworn-dev/sworn/internal/dirlock"
 )
 
 // maxBody bounds an add-checkpoint request: 63 proof lines and a checkpoint.
@@ -50,6 +52,7 @@ type Config struct {
 type Witness struct {
 	cfg   Config
 	logs  map[string]note.Verifier
+	lock  *dirlock.Lock
 	mu    sync.Mutex
 	state map[string]treeState
 }
@@ -77,20 +80,29 @@ func New(cfg Config) (*Witness, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("witness state directory: %v", err)
 	}
-	w := &Witness{cfg: cfg, logs: map[string]note.Verifier{}, state: map[string]treeState{}}
+	// Two witnesses on one state directory could each cosign one side of a
+	// fork: only one instance may hold it.
+	lock, err := dirlock.Acquire(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("witness: %v", err)
+	}
+	w := &Witness{cfg: cfg, logs: map[string]note.Verifier{}, lock: lock, state: map[string]treeState{}}
 	for _, v := range cfg.Logs {
 		w.logs[v.Name()] = v
 	}
 	data, err := os.ReadFile(filepath.Join(cfg.Dir, stateFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		lock.Release()
+		return nil, fmt.Errorf("witness state: %v", err)
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("witness state: %v", err)
 	default:
 		var doc stateDoc
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&doc); err != nil {
+			lock.Release()
 			return nil, fmt.Errorf("witness state %s is corrupt (%v); restore it from backup — starting over would let the log fork", filepath.Join(cfg.Dir, stateFile), err)
 		}
 		if doc.Logs != nil {
@@ -113,8 +125,15 @@ type Error struct {
 	Status int
 	// Size is the witness's current size, for 409 Conflict.
 	Size uint64
+	// Fork marks a 409 for a checkpoint that forks from the one cosigned
+	// at the same size: it is answered as plain text, not as a size to
+	// resynchronise from (which would invite the log to retry).
+	Fork bool
 	Err  error
 }
+
+// Close releases the witness's state directory.
+func (w *Witness) Close() error { return w.lock.Release() }
 
 func (e *Error) Error() string { return e.Err.Error() }
 
@@ -158,9 +177,12 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 	if !known {
 		return nil, fail(http.StatusNotFound, "log %q is not followed by this witness", shorten(string(origin)))
 	}
-	cp, _, _, err := log.ParseCheckpoint(rest, v.Name(), v)
+	cp, _, n, err := log.ParseCheckpoint(rest, v.Name(), v)
 	if err != nil {
 		return nil, fail(http.StatusForbidden, "checkpoint is not signed by the log's key: %v", err)
+	}
+	if len(cp.Hash) != sha256.Size {
+		return nil, fail(http.StatusBadRequest, "checkpoint root hash is %d bytes, not %d", len(cp.Hash), sha256.Size)
 	}
 	if old > cp.Size {
 		return nil, fail(http.StatusBadRequest, "old size %d is larger than the checkpoint size %d", old, cp.Size)
@@ -178,7 +200,7 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 		}
 		if old > 0 && !bytes.Equal(cur.Hash, cp.Hash) {
 			w.cfg.Logger.Error("SPLIT VIEW: log signed two different trees of one size", "origin", cp.Origin, "size", cp.Size)
-			return nil, &Error{Status: http.StatusConflict, Size: cur.Size, Err: fmt.Errorf("checkpoint of size %d has a different root than the one this witness cosigned: the log forked", cp.Size)}
+			return nil, &Error{Status: http.StatusConflict, Size: cur.Size, Fork: true, Err: fmt.Errorf("checkpoint of size %d has a different root than the one this witness cosigned: the log forked", cp.Size)}
 		}
 	case old == 0:
 		if len(hashes) != 0 {
@@ -204,8 +226,8 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 		}
 		w.state = next
 	}
-	text, _, _ := bytes.Cut(rest, []byte("\n\n"))
-	signed, err := note.Sign(&note.Note{Text: string(text) + "\n"}, w.cfg.Signer)
+	// Cosign exactly the text the log's signature covers.
+	signed, err := note.Sign(&note.Note{Text: n.Text}, w.cfg.Signer)
 	if err != nil {
 		return nil, fail(http.StatusInternalServerError, "cosign: %v", err)
 	}
@@ -229,7 +251,7 @@ func (w *Witness) Handler() http.Handler {
 				we = &Error{Status: http.StatusInternalServerError, Err: err}
 			}
 			w.cfg.Logger.Info("add-checkpoint refused", "status", we.Status, "err", err)
-			if we.Status == http.StatusConflict {
+			if we.Status == http.StatusConflict && !we.Fork {
 				rw.Header().Set("Content-Type", "text/x.tlog.size")
 				rw.WriteHeader(http.StatusConflict)
 				fmt.Fprintf(rw, "%d\n", we.Size)

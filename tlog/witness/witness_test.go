@@ -61,10 +61,15 @@ func TestAddCheckpointStatuses(t *testing.T) {
 	if sigs, err := w.AddCheckpoint([]byte("old 1\n\n" + cp(logS, "log.test", 1, "a"))); err != nil || !strings.HasPrefix(string(sigs), "— w.test ") {
 		t.Fatalf("repeat: %q %v", sigs, err)
 	}
+	if _, err := New(Config{Dir: dir, Signer: wS, Logs: []note.Verifier{logV}}); err == nil {
+		t.Fatal("a second witness on the same state directory started")
+	}
+	w.Close()
 	w2, err := New(Config{Dir: dir, Signer: wS, Logs: []note.Verifier{logV}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w2.Close()
 	if size, _ := w2.Latest("log.test"); size != 1 {
 		t.Fatalf("size after reopen %d", size)
 	}
