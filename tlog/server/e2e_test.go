@@ -128,8 +128,10 @@ func TestEndToEnd(t *testing.T) {
 	_, ls := startLog(t, k, t.TempDir(), []string{w1.URL, w2.URL}, 2, k.logS)
 
 	ctx := context.Background()
+	var leaves [][]byte
 	for i := range 3 {
 		leaf := record(t, k, fmt.Sprintf("1.0.%d", i))
+		leaves = append(leaves, leaf)
 		p, err := tlog.Publish(ctx, nil, ls.URL, leaf)
 		if err != nil {
 			t.Fatal(err)
@@ -140,10 +142,20 @@ func TestEndToEnd(t *testing.T) {
 		}
 		t.Log(s.Step(tlog.StepWitnesses).Detail)
 	}
-	// Duplicates are refused with 409.
+	// A record that conflicts with a logged one (same release, other
+	// bytes) is refused with 409.
 	_, err := tlog.Publish(ctx, nil, ls.URL, record(t, k, "1.0.0"))
-	if err == nil || !strings.Contains(err.Error(), "409") {
+	if err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "other content") {
 		t.Fatalf("duplicate: %v", err)
+	}
+	// Re-sending exactly a logged record (a retry after a lost answer)
+	// adds nothing and yields that entry's proof, built from the tiles.
+	again, err := tlog.Publish(ctx, nil, ls.URL, leaves[0])
+	if err != nil || again.Index != 0 {
+		t.Fatalf("retry of entry 0: %v %+v", err, again)
+	}
+	if s := tlog.AppraiseRelease(again.Marshal(), k.policy(2), time.Now(), nil, nil, nil); s.Verdict != attest.Affirming {
+		t.Fatalf("proof rebuilt from tiles: %+v", s.Steps)
 	}
 	// Records from an unknown publisher are refused with 403.
 	r := tlog.Template(time.Now())

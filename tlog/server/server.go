@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,10 +95,45 @@ type Server struct {
 	lock   *dirlock.Lock
 
 	mu   sync.Mutex
-	seen map[string]uint64 // unique key → index (or pending)
+	seen map[string]seenEntry // unique key → its entry (or pending)
 }
 
 const pending = ^uint64(0)
+
+// seenEntry is a logged (or pending) record: its index and the SHA-256 of
+// its leaf, so that a retry of the same bytes can be told from a
+// conflicting record with the same key.
+type seenEntry struct {
+	index uint64
+	leaf  [sha256.Size]byte
+}
+
+// DuplicateError refuses a record whose key is already in the log. When
+// Same is set, the log holds exactly these bytes at Index: the publisher
+// only needs the proof, which it can build from the tiles (tlog.Publish
+// does so when the answer names the entry's index).
+type DuplicateError struct {
+	Key   string
+	Index uint64
+	Same  bool
+}
+
+func (e *DuplicateError) Error() string {
+	if e.Index == pending {
+		return fmt.Sprintf("%s is being appended by another request", e.Key)
+	}
+	if e.Same {
+		return fmt.Sprintf("%s is already entry %d, with these exact bytes", e.Key, e.Index)
+	}
+	return fmt.Sprintf("%s is already entry %d, with other content", e.Key, e.Index)
+}
+
+// Is makes errors.Is(err, ErrDuplicate) hold.
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
+
+// EntryIndexHeader names, in a 409 answer, the index of the entry that
+// holds exactly the submitted record.
+const EntryIndexHeader = "Sworn-Entry-Index"
 
 // Errors returned by Append, mapped to HTTP statuses by the handler.
 var (
@@ -169,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("log %s: %v", cfg.Dir, err)
 	}
 	s := &Server{cfg: cfg, origin: cfg.Signer.Name(), add: app.Add, reader: reader, shutdown: shutdown, cancel: cancel,
-		awaiter: tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 10*time.Millisecond), seen: map[string]uint64{},
+		awaiter: tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 10*time.Millisecond), seen: map[string]seenEntry{},
 		proofs: newProofCache(reader.ReadTile)}
 	s.lock = lock
 	if err := s.loadSeen(ctx); err != nil {
@@ -229,7 +265,7 @@ func (s *Server) loadSeen(ctx context.Context) error {
 				s.cfg.Logger.Warn("log entry is not a valid record", "index", i*layout.EntryBundleWidth+uint64(j), "err", err)
 				continue
 			}
-			s.seen[uniqueKey(r, e)] = i*layout.EntryBundleWidth + uint64(j)
+			s.seen[uniqueKey(r, e)] = seenEntry{i*layout.EntryBundleWidth + uint64(j), sha256.Sum256(e)}
 		}
 	}
 	return nil
@@ -242,7 +278,7 @@ func (s *Server) Append(ctx context.Context, leaf []byte) (*tlog.Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reserve(key); err != nil {
+	if err := s.reserve(key, leaf); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
@@ -254,7 +290,7 @@ func (s *Server) Append(ctx context.Context, leaf []byte) (*tlog.Proof, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.seen[key] = idx.Index
+	s.seen[key] = seenEntry{idx.Index, sha256.Sum256(leaf)}
 	s.mu.Unlock()
 	cp, err := s.await(ctx, idx)
 	if err != nil {
@@ -279,17 +315,15 @@ func (s *Server) check(leaf []byte) (string, error) {
 	return uniqueKey(l.Record, leaf), nil
 }
 
-// reserve marks key as being appended, or refuses a duplicate.
-func (s *Server) reserve(key string) error {
+// reserve marks key as being appended, or refuses a duplicate with a
+// *DuplicateError.
+func (s *Server) reserve(key string, leaf []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if idx, dup := s.seen[key]; dup {
-		if idx == pending {
-			return fmt.Errorf("%w: %s is being appended by another request", ErrDuplicate, key)
-		}
-		return fmt.Errorf("%w: %s is already entry %d", ErrDuplicate, key, idx)
+	if e, dup := s.seen[key]; dup {
+		return &DuplicateError{Key: key, Index: e.index, Same: e.index != pending && e.leaf == sha256.Sum256(leaf)}
 	}
-	s.seen[key] = pending
+	s.seen[key] = seenEntry{index: pending}
 	return nil
 }
 
@@ -330,7 +364,7 @@ func (s *Server) AppendBatch(ctx context.Context, leaves [][]byte) []AppendResul
 	})
 	for i := range leaves {
 		if res[i].Err == nil {
-			res[i].Err = s.reserve(keys[i])
+			res[i].Err = s.reserve(keys[i], leaves[i])
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
@@ -355,7 +389,7 @@ func (s *Server) AppendBatch(ctx context.Context, leaves [][]byte) []AppendResul
 		}
 		idxs[i] = idx
 		s.mu.Lock()
-		s.seen[keys[i]] = idx.Index
+		s.seen[keys[i]] = seenEntry{idx.Index, sha256.Sum256(leaves[i])}
 		s.mu.Unlock()
 		if last == nil || idx.Index > last.Index {
 			last = &idxs[i]
@@ -473,6 +507,10 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrForbidden):
 		http.Error(w, err.Error(), http.StatusForbidden)
 	case errors.Is(err, ErrDuplicate):
+		var de *DuplicateError
+		if errors.As(err, &de) && de.Same {
+			w.Header().Set(EntryIndexHeader, strconv.FormatUint(de.Index, 10))
+		}
 		http.Error(w, err.Error(), http.StatusConflict)
 	case errors.Is(err, tessera.ErrPushback):
 		w.Header().Set("Retry-After", "1")
