@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/attest"
@@ -144,7 +146,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// A record that conflicts with a logged one (same release, other
 	// bytes) is refused with 409.
-	_, err := tlog.Publish(ctx, nil, ls.URL, record(t, k, "1.0.0"))
+	conflict := tlog.Template(time.Now().Add(-2 * time.Hour))
+	conflict.Release.Version = "1.0.0"
+	if err := conflict.Sign(k.pubS); err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := conflict.Canonical()
+	_, err := tlog.Publish(ctx, nil, ls.URL, cb)
 	if err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "other content") {
 		t.Fatalf("duplicate: %v", err)
 	}
@@ -285,4 +293,58 @@ func TestOneLogPerDirectory(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 	s2.Close(context.Background())
+}
+
+// TestTilesServedOnlyWhenPublished: tiles are immutable to caches, so only
+// what the published checkpoint covers is served, and a partial path gets
+// exactly the entries it names.
+func TestTilesServedOnlyWhenPublished(t *testing.T) {
+	k := newKeys(t, 0)
+	_, ls := startLog(t, k, t.TempDir(), nil, 0, k.logS)
+	for i := range 3 {
+		if _, err := tlog.Publish(context.Background(), nil, ls.URL, record(t, k, fmt.Sprintf("3.0.%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(ls.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		path    string
+		status  int
+		hashes  int // for hash tiles
+		entries int // for entry bundles
+	}{
+		{"/tile/0/000.p/3", 200, 3, 0},
+		{"/tile/0/000.p/2", 200, 2, 0},
+		{"/tile/0/000.p/4", 404, 0, 0},
+		{"/tile/0/000", 404, 0, 0},
+		{"/tile/0/001.p/1", 404, 0, 0},
+		{"/tile/1/000.p/1", 404, 0, 0},
+		{"/tile/entries/000.p/3", 200, 0, 3},
+		{"/tile/entries/000.p/2", 200, 0, 2},
+		{"/tile/entries/000.p/4", 404, 0, 0},
+		{"/tile/entries/000", 404, 0, 0},
+	} {
+		status, body := get(tc.path)
+		if status != tc.status {
+			t.Errorf("%s: %d, want %d", tc.path, status, tc.status)
+			continue
+		}
+		if tc.hashes > 0 && len(body) != tc.hashes*32 {
+			t.Errorf("%s: %d bytes, want %d hashes", tc.path, len(body), tc.hashes)
+		}
+		if tc.entries > 0 {
+			var b api.EntryBundle
+			if err := b.UnmarshalText(body); err != nil || len(b.Entries) != tc.entries {
+				t.Errorf("%s: %v, %d entries, want %d", tc.path, err, len(b.Entries), tc.entries)
+			}
+		}
+	}
 }

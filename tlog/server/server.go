@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -463,21 +464,34 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /tile/{level}/{index...}", func(w http.ResponseWriter, r *http.Request) {
 		var data []byte
 		var err error
-		lvl := r.PathValue("level")
-		if lvl == "entries" {
-			var idx uint64
-			var p uint8
+		var level, idx uint64
+		var p uint8
+		entries := r.PathValue("level") == "entries"
+		if entries {
 			idx, p, err = layout.ParseTileIndexPartial(r.PathValue("index"))
-			if err == nil {
-				data, err = s.reader.ReadEntryBundle(r.Context(), idx, p)
-			}
 		} else {
-			var l, idx uint64
-			var p uint8
-			l, idx, p, err = layout.ParseTileLevelIndexPartial(lvl, r.PathValue("index"))
-			if err == nil {
-				data, err = s.reader.ReadTile(r.Context(), l, idx, p)
-			}
+			level, idx, p, err = layout.ParseTileLevelIndexPartial(r.PathValue("level"), r.PathValue("index"))
+		}
+		if err != nil {
+			http.Error(w, "not a tlog-tiles path", http.StatusNotFound)
+			return
+		}
+		// Serve only what the published checkpoint commits to: tiles are
+		// cached as immutable, and data beyond it may still change.
+		size, err := s.publishedSize(r.Context())
+		if err != nil || !tilePublished(size, level, idx, p) {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if entries {
+			data, err = s.reader.ReadEntryBundle(r.Context(), idx, p)
+		} else {
+			data, err = s.reader.ReadTile(r.Context(), level, idx, p)
+		}
+		if err == nil && data != nil && p > 0 {
+			// A partial tile replaced by its full one is served as the
+			// prefix the path names.
+			data, err = truncateTile(data, p, entries)
 		}
 		if err != nil || data == nil {
 			http.Error(w, "not found", http.StatusNotFound)
@@ -488,6 +502,60 @@ func (s *Server) Handler() http.Handler {
 		w.Write(data)
 	})
 	return mux
+}
+
+// publishedSize returns the size of the log's published checkpoint.
+func (s *Server) publishedSize(ctx context.Context) (uint64, error) {
+	cp, err := s.reader.ReadCheckpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.SplitN(string(cp), "\n", 3)
+	if len(lines) < 3 {
+		return 0, errors.New("malformed checkpoint")
+	}
+	return strconv.ParseUint(lines[1], 10, 64)
+}
+
+// tilePublished reports whether a tree of the given size contains the
+// tile (level, index) in full (p = 0) or its first p entries.
+func tilePublished(size, level, index uint64, p uint8) bool {
+	if level >= 8 {
+		return false
+	}
+	n := size >> (8 * level) // nodes of the tree at the tile level's bottom row
+	width := uint64(layout.TileWidth)
+	if p > 0 {
+		width = uint64(p)
+	}
+	return index < n/layout.TileWidth+1 && index*layout.TileWidth+width <= n
+}
+
+// truncateTile cuts a (full) hash tile or entry bundle to its first p
+// entries.
+func truncateTile(data []byte, p uint8, entries bool) ([]byte, error) {
+	if !entries {
+		if len(data) < int(p)*sha256.Size {
+			return nil, errors.New("short tile")
+		}
+		return data[:int(p)*sha256.Size], nil
+	}
+	var b api.EntryBundle
+	if err := b.UnmarshalText(data); err != nil {
+		return nil, err
+	}
+	if len(b.Entries) < int(p) {
+		return nil, errors.New("short entry bundle")
+	}
+	if len(b.Entries) == int(p) {
+		return data, nil
+	}
+	var out []byte
+	for _, e := range b.Entries[:p] {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(e)))
+		out = append(out, e...)
+	}
+	return out, nil
 }
 
 func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
