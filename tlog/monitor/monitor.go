@@ -100,7 +100,9 @@ func (m *Monitor) Poll(ctx context.Context) error {
 		return err
 	}
 	if cp.Size < m.next {
-		return fmt.Errorf("%w: checkpoint size %d is smaller than the %d entries already seen", ErrInconsistent, cp.Size, m.next)
+		// An older checkpoint (a cache or replica behind), proven
+		// consistent with the latest one above: nothing new.
+		return nil
 	}
 	if m.next == cp.Size {
 		return nil
