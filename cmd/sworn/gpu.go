@@ -232,8 +232,8 @@ func probe(lib nvgpu.NVML, nonce [nvgpu.NonceSize]byte, out string) probeResult 
 				g.ChainResult = "verified (root SPKI " + nvgpu.ProductionRoots.Device.String() + ")"
 			}
 			if out != "" {
-				if err := os.MkdirAll(out, 0o755); err == nil {
-					os.WriteFile(filepath.Join(out, fmt.Sprintf("gpu%d-certs.pem", i)), pemChain, 0o644)
+				if err := saveProbeFile(out, fmt.Sprintf("gpu%d-certs.pem", i), pemChain); err != nil {
+					g.Errors = append(g.Errors, err.Error())
 				}
 			}
 		}
@@ -247,7 +247,9 @@ func probe(lib nvgpu.NVML, nonce [nvgpu.NonceSize]byte, out string) probeResult 
 					g.Report += " (does not parse: " + err.Error() + ")"
 				}
 				if out != "" {
-					os.WriteFile(filepath.Join(out, fmt.Sprintf("gpu%d-report.txt", i)), []byte(hex.EncodeToString(rep)), 0o644)
+					if err := saveProbeFile(out, fmt.Sprintf("gpu%d-report.txt", i), []byte(hex.EncodeToString(rep))); err != nil {
+						g.Errors = append(g.Errors, err.Error())
+					}
 				}
 			}
 		}
@@ -298,4 +300,15 @@ func newGPURIMsFetchCmd() *cobra.Command {
 	cmd.Flags().StringVar(&url, "url", nvgpu.DefaultRIMServiceURL, "RIM service base `URL`")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "per-request timeout")
 	return cmd
+}
+
+// saveProbeFile writes one file of gpu probe --out.
+func saveProbeFile(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %v", dir, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, name), data, 0o644); err != nil {
+		return fmt.Errorf("--out %s: %v", dir, err)
+	}
+	return nil
 }

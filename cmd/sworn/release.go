@@ -163,9 +163,11 @@ the number of witnesses given.`,
 				return usageErr("verify release: give --log-key FILE or a --policy with a log: section")
 			}
 			for _, w := range witnesses {
-				k, err := tlog.ReadKeyFile(w)
-				if err != nil {
-					k = strings.TrimSpace(w)
+				k := strings.TrimSpace(w)
+				if _, err := tlog.ParseWitnessVerifier(k); err != nil { // not a literal key: a file
+					if k, err = tlog.ReadKeyFile(w); err != nil {
+						return usageErr("--witness: %v", err)
+					}
 				}
 				l.Witnesses = append(l.Witnesses, k)
 			}

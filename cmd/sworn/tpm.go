@@ -92,12 +92,16 @@ a policy's tpm.pinned_aks.`,
 				}
 			}
 			// Bad input exits 2, before any appraisal.
+			source := "--ak " + ak
+			if evidence != "" {
+				source = "--evidence " + evidence
+			}
 			if _, err := tpm.ParseAK(ev.AK); err != nil {
-				return usageErr("--ak %s: %v", ak, err)
+				return usageErr("%s: the AK: %v", source, err)
 			}
 			for i, q := range ev.Quotes {
 				if _, err := tpm.ParseQuote(q); err != nil {
-					return usageErr("quote %d: %v", i, err)
+					return usageErr("%s: quote %d: %v", source, i, err)
 				}
 			}
 			e, err := ev.Entry("tpm0")
