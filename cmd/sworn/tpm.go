@@ -92,16 +92,16 @@ a policy's tpm.pinned_aks.`,
 				}
 			}
 			// Bad input exits 2, before any appraisal.
-			source := "--ak " + ak
+			akSource, quoteSource := "--ak "+ak, "--quote "+quote
 			if evidence != "" {
-				source = "--evidence " + evidence
+				akSource, quoteSource = "--evidence "+evidence, "--evidence "+evidence
 			}
 			if _, err := tpm.ParseAK(ev.AK); err != nil {
-				return usageErr("%s: the AK: %v", source, err)
+				return usageErr("%s: the AK: %v", akSource, err)
 			}
 			for i, q := range ev.Quotes {
 				if _, err := tpm.ParseQuote(q); err != nil {
-					return usageErr("%s: quote %d: %v", source, i, err)
+					return usageErr("%s: quote %d: %v", quoteSource, i, err)
 				}
 			}
 			e, err := ev.Entry("tpm0")
