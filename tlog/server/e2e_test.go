@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -346,5 +347,53 @@ func TestTilesServedOnlyWhenPublished(t *testing.T) {
 				t.Errorf("%s: %v, %d entries, want %d", tc.path, err, len(b.Entries), tc.entries)
 			}
 		}
+	}
+}
+
+// TestAppendRefusals: what the append endpoint refuses, and with which status.
+func TestAppendRefusals(t *testing.T) {
+	k := newKeys(t, 0)
+	_, ls := startLog(t, k, t.TempDir(), nil, 0, k.logS)
+	post := func(url string, body []byte) int {
+		resp, err := http.Post(url+"/add", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	good := record(t, k, "4.0.0")
+	if code := post(ls.URL, good); code != http.StatusOK {
+		t.Fatalf("good record: %d", code)
+	}
+	// An allowed publisher's key id with a signature over other bytes.
+	forged := bytes.Replace(good, []byte(`"4.0.0"`), []byte(`"4.0.1"`), 1)
+	if bytes.Equal(forged, good) {
+		t.Fatal("the record does not hold its version")
+	}
+	if code := post(ls.URL, forged); code != http.StatusForbidden {
+		t.Errorf("tampered record from an allowed publisher: %d, want 403", code)
+	}
+	if code := post(ls.URL, bytes.Repeat([]byte("x"), tlog.MaxRecordSize+1)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d, want 413", code)
+	}
+	if code := post(ls.URL, []byte("{")); code != http.StatusBadRequest {
+		t.Errorf("malformed record: %d, want 400", code)
+	}
+	// A log started without publishers is read-only.
+	roDir, err := os.MkdirTemp("", "sworn-ro-log-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(roDir)
+	ro, err := server.New(context.Background(), server.Config{Dir: roDir, Signer: k.logS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(context.Background())
+	rs := httptest.NewServer(ro.Handler())
+	defer rs.Close()
+	if code := post(rs.URL, good); code != http.StatusForbidden {
+		t.Errorf("read-only log: %d, want 403", code)
 	}
 }

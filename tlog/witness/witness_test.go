@@ -49,6 +49,7 @@ func TestAddCheckpointStatuses(t *testing.T) {
 		{"stale old size", "old 0\n\n" + cp(logS, "log.test", 2, "b"), 409},
 		{"fork at same size", "old 1\n\n" + cp(logS, "log.test", 1, "forked"), 409},
 		{"bad consistency proof", "old 1\n" + hash + "\n\n" + cp(logS, "log.test", 2, "b"), 422},
+		{"proof between equal sizes", "old 1\n" + hash + "\n\n" + cp(logS, "log.test", 1, "a"), 422},
 	}
 	for _, tc := range tests {
 		_, err := w.AddCheckpoint([]byte(tc.body))
