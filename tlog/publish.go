@@ -44,12 +44,12 @@ func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("append to log %s: reading the answer: %v", logURL, err)
 	}
-	if resp.StatusCode == http.StatusConflict && resp.Header.Get(entryIndexHeader) != "" {
+	if resp.StatusCode == http.StatusConflict && resp.Header.Get(EntryIndexHeader) != "" {
 		// The log already holds exactly this record (an earlier attempt
 		// was sequenced but not answered): build its proof from the tiles.
-		idx, err := strconv.ParseUint(resp.Header.Get(entryIndexHeader), 10, 64)
+		idx, err := strconv.ParseUint(resp.Header.Get(EntryIndexHeader), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("log %s answered 409 with a bad %s header", logURL, entryIndexHeader)
+			return nil, fmt.Errorf("log %s answered 409 with a bad %s header", logURL, EntryIndexHeader)
 		}
 		return proofFromTiles(ctx, hc, u, leaf, idx)
 	}
@@ -70,9 +70,9 @@ func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (
 	return p, nil
 }
 
-// entryIndexHeader is server.EntryIndexHeader (the server package imports
-// this one).
-const entryIndexHeader = "Sworn-Entry-Index"
+// EntryIndexHeader names, in a 409 answer to an append, the index of the
+// entry that holds exactly the submitted record.
+const EntryIndexHeader = "Sworn-Entry-Index"
 
 // proofFromTiles builds the proof of the entry at index from the log's
 // tlog-tiles read API: the current checkpoint, the tiles for an inclusion
@@ -95,7 +95,7 @@ func proofFromTiles(ctx context.Context, hc *http.Client, u *url.URL, leaf []byt
 	if len(cpRaw) > maxCheckpointSize {
 		return nil, fmt.Errorf("log %s served a %d-byte checkpoint", u, len(cpRaw))
 	}
-	size, err := checkpointSize(cpRaw)
+	size, err := CheckpointSize(cpRaw)
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %v", u, err)
 	}
@@ -127,8 +127,8 @@ func proofFromTiles(ctx context.Context, hc *http.Client, u *url.URL, leaf []byt
 	return p, nil
 }
 
-// checkpointSize reads the size line of a checkpoint (unverified).
-func checkpointSize(cp []byte) (uint64, error) {
+// CheckpointSize reads the size line of a checkpoint without verifying it.
+func CheckpointSize(cp []byte) (uint64, error) {
 	lines := strings.SplitN(string(cp), "\n", 3)
 	if len(lines) < 3 {
 		return 0, errors.New("malformed checkpoint")

@@ -304,6 +304,8 @@ func (v *Verifier) parseCRL(der []byte) (*x509.RevocationList, error) {
 	return parseCached(v, v.crls, der, x509.ParseRevocationList)
 }
 
+// parseCached parses der with parse, reusing an earlier result for the same
+// bytes (keyed by their SHA-256) from the bounded map m.
 func parseCached[T any](v *Verifier, m map[[32]byte]*T, der []byte, parse func([]byte) (*T, error)) (*T, error) {
 	key := sha256.Sum256(der)
 	v.mu.Lock()
@@ -521,26 +523,11 @@ func productOf(a *Attestation, exts *kds.Extensions) string {
 }
 
 // extensions returns the AMD KDS extensions of an endorsement key
-// certificate, reusing an earlier parse of the same certificate.
+// certificate, reusing an earlier parse of the same certificate and signer.
 func (v *Verifier) extensions(ek *x509.Certificate, signer abi.ReportSigner) (*kds.Extensions, error) {
-	key := sha256.Sum256(append([]byte{byte(signer)}, ek.Raw...))
-	v.mu.Lock()
-	e, ok := v.exts[key]
-	v.mu.Unlock()
-	if ok {
-		return e, nil
-	}
-	e, err := kds.CertificateExtensions(ek, signer)
-	if err != nil {
-		return nil, err
-	}
-	v.mu.Lock()
-	if len(v.exts) >= maxCache {
-		clear(v.exts)
-	}
-	v.exts[key] = e
-	v.mu.Unlock()
-	return e, nil
+	return parseCached(v, v.exts, append([]byte{byte(signer)}, ek.Raw...), func([]byte) (*kds.Extensions, error) {
+		return kds.CertificateExtensions(ek, signer)
+	})
 }
 
 func signerName(s abi.ReportSigner) string {

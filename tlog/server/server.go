@@ -132,10 +132,6 @@ func (e *DuplicateError) Error() string {
 // Is makes errors.Is(err, ErrDuplicate) hold.
 func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 
-// EntryIndexHeader names, in a 409 answer, the index of the entry that
-// holds exactly the submitted record.
-const EntryIndexHeader = "Sworn-Entry-Index"
-
 // Errors returned by Append, mapped to HTTP statuses by the handler.
 var (
 	ErrDuplicate = errors.New("duplicate record")
@@ -510,11 +506,7 @@ func (s *Server) publishedSize(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	lines := strings.SplitN(string(cp), "\n", 3)
-	if len(lines) < 3 {
-		return 0, errors.New("malformed checkpoint")
-	}
-	return strconv.ParseUint(lines[1], 10, 64)
+	return tlog.CheckpointSize(cp)
 }
 
 // tilePublished reports whether a tree of the given size contains the
@@ -528,7 +520,8 @@ func tilePublished(size, level, index uint64, p uint8) bool {
 	if p > 0 {
 		width = uint64(p)
 	}
-	return index < n/layout.TileWidth+1 && index*layout.TileWidth+width <= n
+	// The first test keeps index*TileWidth from overflowing.
+	return index <= n/layout.TileWidth && index*layout.TileWidth+width <= n
 }
 
 // truncateTile cuts a (full) hash tile or entry bundle to its first p
@@ -577,7 +570,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrDuplicate):
 		var de *DuplicateError
 		if errors.As(err, &de) && de.Same {
-			w.Header().Set(EntryIndexHeader, strconv.FormatUint(de.Index, 10))
+			w.Header().Set(tlog.EntryIndexHeader, strconv.FormatUint(de.Index, 10))
 		}
 		http.Error(w, err.Error(), http.StatusConflict)
 	case errors.Is(err, tessera.ErrPushback):
