@@ -107,6 +107,8 @@ func (b *Bundle) Digest() ([32]byte, error) {
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
+	// headMode reads only a bundle's version, ignoring the other fields.
+	headMode cbor.DecMode
 )
 
 func init() {
@@ -124,6 +126,10 @@ func init() {
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	headMode, err = cbor.DecOptions{MaxNestedLevels: maxCBORNesting}.DecMode()
 	if err != nil {
 		panic(err)
 	}
@@ -171,8 +177,7 @@ func ParseBundle(data []byte) (*Bundle, error) {
 	var head struct {
 		Version uint `cbor:"1,keyasint"`
 	}
-	lax, _ := cbor.DecOptions{MaxNestedLevels: maxCBORNesting}.DecMode()
-	if _, err := lax.UnmarshalFirst(data, &head); err != nil {
+	if _, err := headMode.UnmarshalFirst(data, &head); err != nil {
 		return nil, fmt.Errorf("bundle is truncated or malformed: %v", err)
 	}
 	if head.Version != BundleVersion {
