@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sworn-dev/sworn/policy"
@@ -125,7 +127,7 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 	for _, e := range b.Evidence {
 		kinds = append(kinds, e.Kind)
 	}
-	r.Policy = appraisePolicy(kinds, env, false)
+	r.Policy = appraisePolicy(kinds, env, false, r.Release)
 	r.Finish()
 	return r
 }
@@ -168,20 +170,52 @@ func appraiseBundle(b *Bundle, opts Options, env *Env) *Section {
 	return s
 }
 
-// appraisePolicy checks the policy's required kinds against the kinds
-// present and evaluates its rules. single is set when one piece of evidence
-// is verified on its own: the other required kinds are then not expected.
-func appraisePolicy(kinds []string, env *Env, single bool) *Section {
+// appraisePolicy checks the kinds of evidence present against those the
+// policy requires, and evaluates its rules. single is set when one piece of
+// evidence is verified on its own: the other required kinds are then not
+// expected. release is the release section, or nil.
+func appraisePolicy(kinds []string, env *Env, single bool, release *Section) *Section {
 	s := &Section{}
 	p := env.Policy
-	for _, k := range p.Require {
-		switch {
-		case slices.Contains(kinds, k):
-			s.Add("policy.require."+k, Pass, "the policy requires %s evidence and it is present", k)
-		case single:
-			s.AddOptional("policy.require."+k, Skip, "the policy requires %s evidence; one piece of %s evidence is verified here on its own", k, kinds[0])
-		default:
-			s.Add("policy.require."+k, Fail, "the policy requires %s evidence; the bundle has none", k)
+	if single {
+		for _, k := range append(p.CPUAllowed(), p.Required()...) {
+			if k == kinds[0] {
+				s.Add("policy.require."+k, Pass, "the policy requires %s evidence and it is present", k)
+			} else {
+				s.AddOptional("policy.require."+k, Skip, "the policy requires %s evidence; one piece of %s evidence is verified here on its own", k, kinds[0])
+			}
+		}
+	} else {
+		requireCPU(s, kinds, env)
+		for _, k := range p.Required() {
+			if slices.Contains(kinds, k) {
+				s.Add("policy.require."+k, Pass, "the policy requires %s evidence and it is present", k)
+				continue
+			}
+			why := "require lists it"
+			if !slices.Contains(p.Require, k) {
+				why = fmt.Sprintf("the policy configures a %s section; add \"optional: true\" to it to accept bundles without", k)
+			}
+			s.Add("policy.require."+k, Fail, "the policy requires %s evidence (%s); the bundle has none", k, why)
+		}
+		if !slices.Contains(kinds, KindTPM) {
+			env.Ledger.Assume("tpm.absent", "The guest OS's measured boot was not verified: the bundle carries no TPM evidence.")
+		}
+		gpus := 0
+		for _, k := range kinds {
+			if k == KindNVGPU {
+				gpus++
+			}
+		}
+		if set, ok, why := p.NVGPU.CheckCount(gpus); set {
+			if ok {
+				s.Add("policy.nvgpu.count", Pass, "%s", why)
+				env.Ledger.Verify("nvgpu.count", fmt.Sprintf("The node has the %d GPU(s) the policy expects, each appraised.", gpus))
+			} else {
+				s.Add("policy.nvgpu.count", Fail, "%s: a GPU's evidence may have been left out", why)
+			}
+		} else if release == nil || release.Claims[ClaimGPUCount] == nil {
+			env.Ledger.Assume("nvgpu.count", "The number of GPUs is not attested: neither the policy (nvgpu.count) nor the release names it, so a node could leave a GPU's evidence out.")
 		}
 	}
 	if len(p.Rules) > 0 {
@@ -207,6 +241,40 @@ func appraisePolicy(kinds []string, env *Env, single bool) *Section {
 	return s
 }
 
+// requireCPU adds policy.require.cpu: a bundle affirms only with exactly
+// one CPU TEE entry, of a kind the policy names, whose binding of the
+// node's keys verified. Nothing else protects those keys.
+func requireCPU(s *Section, kinds []string, env *Env) {
+	const id = "policy.require.cpu"
+	var cpus []string
+	for name, d := range env.Devices {
+		if slices.Contains(policy.CPUKinds, d.Kind) {
+			cpus = append(cpus, name)
+		}
+	}
+	allowed := env.Policy.CPUAllowed()
+	switch {
+	case len(allowed) == 0:
+		s.Add(id, Fail, "the policy requires no CPU TEE; add snp or tdx to require: without one, nothing protects the node's keys")
+	case len(cpus) == 0:
+		s.Add(id, Fail, "the bundle carries no CPU TEE evidence (%s): nothing protects the node's keys", strings.Join(allowed, " or "))
+	case len(cpus) > 1:
+		slices.Sort(cpus)
+		s.Add(id, Fail, "the bundle carries %d CPU TEE entries (%s); a node has exactly one", len(cpus), strings.Join(cpus, ", "))
+	default:
+		d := env.Devices[cpus[0]]
+		if !slices.Contains(allowed, d.Kind) {
+			s.Add(id, Fail, "%s is %s evidence; the policy accepts %s", cpus[0], d.Kind, strings.Join(allowed, " or "))
+			return
+		}
+		if st := d.Step(StepPrefix(d.Kind) + ".binding"); st == nil || st.Status != Pass {
+			s.Add(id, Fail, "%s is %s evidence, but its binding of the node's keys did not verify", cpus[0], d.Kind)
+			return
+		}
+		s.Add(id, Pass, "%s is the one CPU TEE (%s), and its report binds the node's keys", cpus[0], d.Kind)
+	}
+}
+
 // VerifyEntry appraises a single piece of evidence outside a bundle (as
 // `sworn verify snp` does). binding is the expected binding, or nil when
 // none is known, in which case the kind skips its binding step.
@@ -225,7 +293,7 @@ func VerifyEntry(ctx context.Context, v Verifier, e Entry, at time.Time, p *poli
 	r.Devices[e.Device] = s
 	r.Simulated = env.Simulated || (p != nil && p.SimulatedRoots())
 	if p != nil {
-		r.Policy = appraisePolicy([]string{v.Kind()}, env, true)
+		r.Policy = appraisePolicy([]string{v.Kind()}, env, true, nil)
 	}
 	r.Finish()
 	return r

@@ -159,21 +159,27 @@ type stubVerifier struct{ kind string }
 func (s stubVerifier) Kind() string { return s.kind }
 func (s stubVerifier) Verify(_ context.Context, e Entry, env *Env) *Section {
 	sec := &Section{}
-	sec.Add(s.kind+".parse", Pass, "ok")
+	sec.Add(StepPrefix(s.kind)+".parse", Pass, "ok")
+	sec.Add(StepPrefix(s.kind)+".binding", Pass, "ok")
 	sec.Claims = map[string]any{"vmpl": 0}
 	return sec
 }
 
 func TestPipelineFailsClosed(t *testing.T) {
 	b := testBundle(t)
-	b.Evidence[0].Kind, b.Evidence[0].Device = KindTPM, "tpm0"
+	b.Evidence = append(b.Evidence, Entry{Kind: KindTPM, Device: "tpm0", Body: []byte{0xa0}})
 	at := time.Unix(1e9, 0)
 	nonce := b.Freshness.Nonce
 	opts := func(p *policy.Policy) Options {
-		return Options{At: at, Policy: p, Nonce: nonce, Verifiers: []Verifier{stubVerifier{KindTPM}}}
+		return Options{At: at, Policy: p, Nonce: nonce, Verifiers: []Verifier{stubVerifier{KindSNP}, stubVerifier{KindTPM}}}
 	}
-	if r := Appraise(t.Context(), b, opts(policy.Default())); r.Verdict != Affirming {
-		t.Fatalf("baseline: %s", r.Verdict)
+	snpPolicy := func() *policy.Policy { p := policy.Default(); p.Require = []string{"snp"}; return p }
+	if r := Appraise(t.Context(), b, opts(snpPolicy())); r.Verdict != Affirming {
+		t.Fatalf("baseline: %s %+v", r.Verdict, r.Policy)
+	}
+	// A policy that requires no CPU TEE affirms nothing.
+	if r := Appraise(t.Context(), b, opts(policy.Default())); r.Verdict != Contraindicated || r.Policy.Step("policy.require.cpu").Status != Fail {
+		t.Fatalf("no CPU TEE required: %s %+v", r.Verdict, r.Policy)
 	}
 	// No appraisal time: never the wall clock.
 	o := opts(policy.Default())
@@ -188,27 +194,27 @@ func TestPipelineFailsClosed(t *testing.T) {
 		t.Fatalf("release log without a verifier: %+v", r.Release)
 	}
 	// A kind nobody can appraise: its step uses the kind's prefix.
-	b.Evidence[0].Kind, b.Evidence[0].Device = KindNVGPU, "gpu0"
-	if r := Appraise(t.Context(), b, opts(policy.Default())); r.Devices["gpu0"].Step("gpu.parse").Status != Fail {
+	b.Evidence[1].Kind, b.Evidence[1].Device = KindNVGPU, "gpu0"
+	if r := Appraise(t.Context(), b, opts(snpPolicy())); r.Devices["gpu0"].Step("gpu.parse").Status != Fail {
 		t.Fatalf("unknown verifier: %+v", r.Devices["gpu0"])
 	}
 	// Rules added in code (never parsed) are evaluated, and a single
 	// entry's appraisal applies them too.
-	b.Evidence[0].Kind, b.Evidence[0].Device = KindTPM, "tpm0"
-	p = policy.Default()
+	b.Evidence[1].Kind, b.Evidence[1].Device = KindTPM, "tpm0"
+	p = snpPolicy()
 	p.Rules = []policy.Rule{{Name: "vmpl3", Expr: "claims.tpm0.vmpl == 3", Message: "not VMPL 3"}}
 	if r := Appraise(t.Context(), b, opts(p)); r.Policy.Step("policy.rule.vmpl3").Status != Fail {
 		t.Fatalf("uncompiled rule: %+v", r.Policy)
 	}
 	p.Require = []string{"tpm", "snp"}
-	r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[0], at, p, nil)
+	r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[1], at, p, nil)
 	if r.Policy.Step("policy.rule.vmpl3").Status != Fail || r.Verdict != Contraindicated {
 		t.Fatalf("VerifyEntry ignores rules: %+v", r.Policy)
 	}
 	if st := r.Policy.Step("policy.require.snp"); st.Status != Skip || !st.Optional {
 		t.Fatalf("VerifyEntry and other required kinds: %+v", st)
 	}
-	if r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[0], time.Time{}, nil, nil); r.Verdict != Contraindicated {
+	if r := VerifyEntry(t.Context(), stubVerifier{KindTPM}, b.Evidence[1], time.Time{}, nil, nil); r.Verdict != Contraindicated {
 		t.Fatal("VerifyEntry without a time")
 	}
 }

@@ -13,4 +13,8 @@ const (
 	// section's driver and VBIOS versions, named after NVIDIA's claims.
 	ClaimGPUDriverVersion = "x-nvidia-gpu-driver-version"
 	ClaimGPUVBIOSVersion  = "x-nvidia-gpu-vbios-version"
+	// ClaimGPUCount is, in the release section, the number of GPUs the
+	// release names for its machine shape, set when release.match compared
+	// it with the bundle's GPUs.
+	ClaimGPUCount = "gpu_count"
 )

@@ -80,6 +80,9 @@ func (l *Log) Check() error {
 	if l.Quorum < 0 || l.Quorum > len(l.Witnesses) {
 		return fmt.Errorf("quorum is %d; it must be 0 to the number of witnesses (%d)", l.Quorum, len(l.Witnesses))
 	}
+	if l.Publishers != nil && len(l.Publishers) == 0 {
+		return fmt.Errorf("publishers is an empty list, which would accept no release; list the publishers' .pub keys, or leave publishers out to trust the log's own allow-list")
+	}
 	for i, k := range l.Publishers {
 		if err := notSecret(fmt.Sprintf("publishers[%d]", i), k); err != nil {
 			return err

@@ -23,6 +23,16 @@ const (
 
 // NVGPU is the NVIDIA confidential GPU section of a policy.
 type NVGPU struct {
+	// Optional accepts a bundle without GPU evidence although this section
+	// configures GPU checks.
+	Optional bool `yaml:"optional"`
+	// Count is the exact number of GPUs a bundle must carry (the machine
+	// shape's). Zero means no GPUs. Nil: see MinCount.
+	Count *int `yaml:"count"`
+	// MinCount is the least number of GPUs a bundle must carry, when Count
+	// is not set. Without either, the trust ledger says that the number of
+	// GPUs is not attested.
+	MinCount *int `yaml:"min_count"`
 	// MinDriver is the lowest driver version accepted ("550.90.07").
 	// Empty: no floor.
 	MinDriver string `yaml:"min_driver"`
@@ -50,7 +60,22 @@ type NVGPU struct {
 	AllowDevMode bool `yaml:"allow_dev_mode"`
 }
 
+// MaxGPUs bounds count and min_count: more GPUs than a bundle can carry
+// entries is a typo.
+const MaxGPUs = 64
+
 func (n *NVGPU) check() error {
+	if n.Count != nil && n.MinCount != nil {
+		return fmt.Errorf("count and min_count are both set; set count for an exact number of GPUs, or min_count for a floor")
+	}
+	for name, v := range map[string]*int{"count": n.Count, "min_count": n.MinCount} {
+		if v != nil && (*v < 0 || *v > MaxGPUs) {
+			return fmt.Errorf("%s is %d; it must be 0 to %d", name, *v, MaxGPUs)
+		}
+	}
+	if n.Count != nil && *n.Count == 0 && n.Optional {
+		return fmt.Errorf("count is 0 (no GPUs) and optional is true; count: 0 already means that no GPU may be present")
+	}
 	if n.MinDriver != "" {
 		if _, err := CompareVersions(n.MinDriver, n.MinDriver, 10); err != nil {
 			return fmt.Errorf("min_driver: %v", err)
@@ -74,6 +99,18 @@ func (n *NVGPU) check() error {
 		return fmt.Errorf("trailing_bytes is %q; use %q or %q", n.TrailingBytes, TrailingWarn, TrailingFatal)
 	}
 	return nil
+}
+
+// CheckCount reports whether n GPUs satisfy count or min_count, and a
+// sentence saying why. ok is false with an empty sentence when neither is set.
+func (n NVGPU) CheckCount(got int) (set, ok bool, why string) {
+	switch {
+	case n.Count != nil:
+		return true, got == *n.Count, fmt.Sprintf("the policy requires exactly %d GPU(s); the bundle carries %d", *n.Count, got)
+	case n.MinCount != nil:
+		return true, got >= *n.MinCount, fmt.Sprintf("the policy requires at least %d GPU(s); the bundle carries %d", *n.MinCount, got)
+	}
+	return false, false, ""
 }
 
 // OCSPAllowed reports whether the policy accepts an OCSP state.

@@ -41,7 +41,10 @@ type Policy struct {
 	Version int `yaml:"version"`
 	// Roots selects, per vendor, the roots of trust.
 	Roots Roots `yaml:"roots"`
-	// Require lists the evidence kinds that must be present (snp, tdx, tpm, nvgpu).
+	// Require lists evidence kinds that must be present (snp, tdx, tpm,
+	// nvgpu). A kind whose section the policy configures is required too,
+	// unless its section says optional: true; see Required. The CPU TEE
+	// kinds (snp, tdx) are alternatives: a bundle carries exactly one.
 	Require []string `yaml:"require"`
 	// MaxAge is the oldest evidence accepted: the age of a passport-mode
 	// epoch. Zero means no limit.
@@ -56,6 +59,8 @@ type Policy struct {
 	NVGPU NVGPU `yaml:"nvgpu"`
 
 	rules []*compiledRule
+	// sections are the top-level keys the file sets.
+	sections map[string]bool
 
 	// Log pins the release transparency log: its key, the witnesses and
 	// their quorum. Nil: release proofs cannot be checked.
@@ -71,6 +76,9 @@ type Roots struct {
 
 // SNP is the AMD SEV-SNP section of a policy.
 type SNP struct {
+	// Optional accepts a bundle whose CPU TEE is not SEV-SNP although this
+	// section configures SEV-SNP checks (a policy for several platforms).
+	Optional bool `yaml:"optional"`
 	// MinTCB is the floor of the reported TCB, per component.
 	MinTCB TCB `yaml:"min_tcb"`
 	// Measurements lists the allowed launch measurements (hex, 48 bytes).
@@ -149,7 +157,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("policy %s is %d bytes; the limit is %d", name, len(data), MaxSize)
 	}
-	var p Policy
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("policy %s is empty; write one with: sworn policy init", name)
+	}
+	sections, err := preflight(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %v", name, err)
+	}
+	p := Policy{sections: sections}
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField(), yaml.Strict())
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("policy %s: %s", name, yaml.FormatError(err, false, true))
@@ -203,9 +218,20 @@ func (p *Policy) check() error {
 			return fmt.Errorf("roots.%s is %q; use %q or %q", vendor, *r, Production, Simulated)
 		}
 	}
-	for _, k := range p.Require {
+	for i, k := range p.Require {
 		if !slices.Contains(knownKinds, k) {
 			return fmt.Errorf("require lists unknown evidence kind %q (known: %s)", k, strings.Join(knownKinds, ", "))
+		}
+		if slices.Contains(p.Require[:i], k) {
+			return fmt.Errorf("require lists %s twice", k)
+		}
+	}
+	if slices.Contains(p.Require, "snp") && slices.Contains(p.Require, "tdx") {
+		return fmt.Errorf("require lists both snp and tdx; a node has one CPU TEE: require one, and configure the other's section to accept it too")
+	}
+	for _, k := range knownKinds {
+		if slices.Contains(p.Require, k) && p.Optional(k) {
+			return fmt.Errorf("%s says optional: true, but require lists %s; keep one", k, k)
 		}
 	}
 	for i, m := range p.SNP.Measurements {
@@ -228,8 +254,72 @@ func (p *Policy) check() error {
 	return p.compileRules()
 }
 
-// Requires reports whether the policy requires evidence of the given kind.
-func (p *Policy) Requires(kind string) bool { return slices.Contains(p.Require, kind) }
+// CPUKinds are the evidence kinds of CPU TEEs. A bundle carries exactly one
+// CPU TEE entry; its binding is what protects the node's keys.
+var CPUKinds = []string{"snp", "tdx"}
+
+// Configured reports whether the policy file has a section for the kind.
+func (p *Policy) Configured(kind string) bool { return p.sections[kind] }
+
+// Optional reports whether the kind's section says optional: true.
+func (p *Policy) Optional(kind string) bool {
+	switch kind {
+	case "snp":
+		return p.SNP.Optional
+	case "tpm":
+		return p.TPM.Optional
+	case "nvgpu":
+		return p.NVGPU.Optional
+	}
+	return false
+}
+
+// Requires reports whether the policy requires evidence of the given kind:
+// the kind is listed in require, or its section is configured and not
+// optional. For the CPU TEE kinds, see CPUAllowed.
+func (p *Policy) Requires(kind string) bool {
+	if slices.Contains(p.Require, kind) {
+		return true
+	}
+	if kind == "nvgpu" && p.NVGPU.Count != nil && *p.NVGPU.Count == 0 {
+		return false // "count: 0" configures the absence of GPUs
+	}
+	return p.Configured(kind) && !p.Optional(kind)
+}
+
+// Required returns the evidence kinds other than CPU TEEs that a bundle
+// must carry, in a fixed order.
+func (p *Policy) Required() []string {
+	var out []string
+	for _, k := range knownKinds {
+		if !slices.Contains(CPUKinds, k) && p.Requires(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// CPUAllowed returns the CPU TEE kinds the policy names, in require or by
+// a section: the bundle's one CPU TEE must be of one of them.
+func (p *Policy) CPUAllowed() []string {
+	var out []string
+	for _, k := range CPUKinds {
+		if slices.Contains(p.Require, k) || p.Configured(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// CheckComplete reports what makes a policy unfit to appraise whole
+// bundles, beyond what Parse checks: a policy must require a CPU TEE,
+// since nothing else protects the node's keys. sworn policy check runs it.
+func (p *Policy) CheckComplete() error {
+	if len(p.CPUAllowed()) == 0 {
+		return fmt.Errorf("the policy requires no CPU TEE: add snp or tdx to require (without one, nothing protects the node's keys and no bundle can be affirming)")
+	}
+	return nil
+}
 
 // SimulatedRoots reports whether any vendor's roots are simulated.
 func (p *Policy) SimulatedRoots() bool {

@@ -1,8 +1,13 @@
 package policy
 
 import (
+	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func TestStarterPoliciesParse(t *testing.T) {
@@ -43,6 +48,21 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate rule", "version: 1\nrules: [{name: a, expr: 'true', message: m}, {name: a, expr: 'true', message: m}]\n", "used twice"},
 		{"duplicate key", "version: 1\nversion: 1\n", "already defined"},
 		{"not yaml", "{{{", "policy t"},
+		{"empty", "  \n", "policy t is empty"},
+		{"only a comment", "# nothing\n", "is empty"},
+		{"version as a string", "version: '1'\n", "version must be the integer 1"},
+		{"version as a float", "version: 1.0\n", "version must be the integer 1"},
+		{"not a mapping", "- version: 1\n", "a policy is a mapping"},
+		{"two documents", "version: 1\n---\nversion: 1\n", "2 YAML documents"},
+		{"anchor", "version: 1\nrequire: &k [snp]\n", "anchors, aliases and merge keys"},
+		{"alias", "version: 1\nrules:\n  - &r {name: a, expr: 'true', message: m}\n  - *r\n", "line 3"},
+		{"merge key", "version: 1\nsnp: {<<: {allow_debug: true}}\n", "anchors, aliases and merge keys"},
+		{"require twice", "version: 1\nrequire: [snp, snp]\n", "lists snp twice"},
+		{"two CPU TEEs required", "version: 1\nrequire: [snp, tdx]\n", "both snp and tdx"},
+		{"required and optional", "version: 1\nrequire: [tpm]\ntpm: {optional: true}\n", "keep one"},
+		{"count and min_count", "version: 1\nnvgpu: {count: 1, min_count: 1}\n", "both set"},
+		{"negative count", "version: 1\nnvgpu: {count: -1}\n", "count is -1"},
+		{"huge count", "version: 1\nnvgpu: {min_count: 1000}\n", "min_count is 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("t", []byte(tc.yaml))
@@ -95,4 +115,46 @@ func FuzzParse(f *testing.F) {
 		}
 		p.EvalRules(map[string]map[string]any{"cpu0": {"x": 2}})
 	})
+}
+
+// TestBillionLaughs: nested aliases would expand to gigabytes on decoding;
+// they are refused from the syntax tree, in linear time.
+func TestBillionLaughs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	start := time.Now()
+	_, err := Parse("laughs", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "anchors, aliases") {
+		t.Fatalf("error %v", err)
+	}
+	t.Logf("%d bytes refused in %v: %v", b.Len(), time.Since(start), err)
+}
+
+func TestEmptyPublishers(t *testing.T) {
+	_, lv, _ := note.GenerateKey(rand.Reader, "log.test")
+	_, err := Parse("p", []byte(fmt.Sprintf("version: 1\nlog: {origin: log.test, key: %q, publishers: []}\n", lv)))
+	if err == nil || !strings.Contains(err.Error(), "publishers is an empty list") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestCheckComplete(t *testing.T) {
+	for yaml, ok := range map[string]bool{
+		"version: 1\n":                            false,
+		"version: 1\nrequire: []\n":               false,
+		"version: 1\nrequire: [tpm, nvgpu]\n":     false,
+		"version: 1\nrequire: [snp]\n":            true,
+		"version: 1\nsnp: {allow_debug: false}\n": true,
+	} {
+		p, err := Parse("p", []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.CheckComplete(); (err == nil) != ok {
+			t.Errorf("%q: CheckComplete %v, want ok=%v", yaml, err, ok)
+		}
+	}
 }

@@ -20,10 +20,26 @@ type StarterOptions struct {
 	SNPMinTCB TCB
 	// AllowSMT writes snp.allow_smt.
 	AllowSMT bool
-	// Require lists the evidence kinds to require (default: snp).
+	// Require lists the evidence kinds to require (default: snp and tpm,
+	// and nvgpu when GPUs is not zero).
 	Require []string
 	// UKI, when set, is the one allowed boot component (tpm.components).
 	UKI *StarterUKI
+	// GPUs is the number of GPUs of the machine shape (nvgpu.count).
+	GPUs int
+	// Log, when set, fills the log section.
+	Log *StarterLog
+}
+
+// StarterLog is the release log a starter policy pins.
+type StarterLog struct {
+	// Origin is the log's origin; Key its verifier key.
+	Origin, Key string
+	// Witnesses are the witnesses' verifier keys, Quorum how many must cosign.
+	Witnesses []string
+	Quorum    int
+	// Publishers are the publishers' verifier keys (empty: not pinned).
+	Publishers []string
 }
 
 // StarterUKI are the reference values of one allowed UKI boot, in hex.
@@ -34,7 +50,10 @@ type StarterUKI struct {
 // Starter returns a commented starter policy. It parses with Parse.
 func Starter(o StarterOptions) []byte {
 	if len(o.Require) == 0 {
-		o.Require = []string{"snp"}
+		o.Require = []string{"snp", "tpm"}
+		if o.GPUs > 0 {
+			o.Require = append(o.Require, "nvgpu")
+		}
 	}
 	t := template.Must(template.New("starter").Funcs(template.FuncMap{"join": strings.Join}).Parse(starterTemplate))
 	var b bytes.Buffer

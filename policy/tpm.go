@@ -28,6 +28,10 @@ var akTrustModes = []string{AKTrustTEE, AKTrustCloudCA, AKTrustPinned, AKTrustUn
 
 // TPM is the TPM / vTPM section of a policy.
 type TPM struct {
+	// Optional accepts a bundle without TPM evidence although this section
+	// configures TPM checks; the trust ledger then says that the guest's
+	// measured boot was not verified.
+	Optional bool `yaml:"optional"`
 	// AllowSHA1 accepts quotes that are signed with SHA-1 or cover only
 	// SHA-1 PCRs. Default: refused.
 	AllowSHA1 bool `yaml:"allow_sha1"`
