@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sworn-dev/sworn/attest"
 )
@@ -33,7 +34,7 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	logURL, _ := daemon(t, "log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK+".key",
 		"--publishers", pubs, "--witness-policy", wpol)
 
-	rec, code := swornBinary(t, "sim", "record")
+	rec, code := swornBinary(t, "sim", "record", "--gpus", "1")
 	if code != 0 {
 		t.Fatal(rec)
 	}
@@ -50,7 +51,7 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if out, code := swornBinary(t, "sim", "boot", "--out", bare); code != 0 {
 		t.Fatalf("sim boot: %s", out)
 	}
-	base, code := swornBinary(t, "policy", "init", "--simulated")
+	base, code := swornBinary(t, "policy", "init", "--simulated", "--gpus", "1")
 	if code != 0 {
 		t.Fatal(base)
 	}
@@ -81,9 +82,29 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.revocation") {
 		t.Fatalf("revoked release: exit %d\n%s", code, out)
 	}
+	// A revocation published after the node booted: the node's old proof
+	// still verifies on its own, but not with the log's revocation given.
+	rev := fmt.Sprintf(`{"schema": "sworn.dev/record/v1", "type": "revocation", "revocation": {"release_id": "sworn-sim-node", "version": "1.0.0", "reason": "CVE-2026-0001", "created": %q}}`, time.Now().UTC().Format(time.RFC3339))
+	revProof := filepath.Join(dir, "revocation.tlog-proof")
+	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", write("revocation.json", rev), "--out", revProof); code != 0 {
+		t.Fatalf("publish revocation: %s", out)
+	}
+	out, code = swornBinary(t, "verify", "bundle", bundle, "--policy", pol, "--revocation", revProof)
+	if code != 1 || !strings.Contains(out, "✘ release.revocation") || !strings.Contains(out, "CVE-2026-0001") {
+		t.Fatalf("revoked in the log, --revocation given: exit %d\n%s", code, out)
+	}
+	if out, code := swornBinary(t, "verify", "bundle", bundle, "--policy", pol, "--revocation", bundle); code != 2 || !strings.Contains(out, "--revocation") {
+		t.Fatalf("a bundle given as --revocation: exit %d\n%s", code, out)
+	}
+	// Without it, and without max_checkpoint_age, the ledger says what is
+	// not checked.
+	if out, _ := swornBinary(t, "verify", "bundle", bundle, "--policy", pol); !strings.Contains(out, "revocation-unchecked") {
+		t.Errorf("the ledger does not say that later revocations are unchecked:\n%s", out)
+	}
+
 	// A later release's proof swapped into the bundle: its checkpoint is not
 	// the one the node bound in its epoch.
-	rec2, _ := swornBinary(t, "sim", "record", "--version", "1.0.1")
+	rec2, _ := swornBinary(t, "sim", "record", "--gpus", "1", "--version", "1.0.1")
 	proof2 := filepath.Join(dir, "sim2.tlog-proof")
 	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", write("sim2.json", rec2), "--out", proof2); code != 0 {
 		t.Fatalf("publish: %s", out)
