@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/attesttest"
 )
 
 // TestSimReleaseEndToEnd publishes the simulated node software to a real
@@ -82,6 +83,16 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.revocation") {
 		t.Fatalf("revoked release: exit %d\n%s", code, out)
 	}
+	// The vTPM's evidence left out, under a policy that lets TPM evidence
+	// be optional: the release still pins PCR 11 and the UKI, which no
+	// claim then matches.
+	noTPM := attesttest.Edit(t, []byte(mustRead(t, bundle)), func(b *attest.Bundle) *attest.Bundle { return attesttest.Drop(b, "tpm0") })
+	optTPM := write("opt-tpm.yaml", strings.NewReplacer("\ntpm:\n", "\ntpm:\n  optional: true\n", "require: [snp, tpm", "require: [snp").Replace(base)+logSection)
+	out, code = swornBinary(t, "verify", "bundle", write("no-tpm.bundle", string(noTPM)), "--policy", optTPM)
+	if code != 1 || !strings.Contains(out, "✘ release.match") || !strings.Contains(out, "pins PCR sha384:11") {
+		t.Fatalf("release pins without TPM claims: exit %d\n%s", code, out)
+	}
+
 	// A revocation published after the node booted: the node's old proof
 	// still verifies on its own, but not with the log's revocation given.
 	rev := fmt.Sprintf(`{"schema": "sworn.dev/record/v1", "type": "revocation", "revocation": {"release_id": "sworn-sim-node", "version": "1.0.0", "reason": "CVE-2026-0001", "created": %q}}`, time.Now().UTC().Format(time.RFC3339))
@@ -128,4 +139,13 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.inclusion") || !strings.Contains(out, "staples no release proof") {
 		t.Fatalf("bundle without a release proof: exit %d\n%s", code, out)
 	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
