@@ -228,3 +228,20 @@ func NodeKeys() ([]*PrivateKey, error) {
 	}
 	return []*PrivateKey{pq, classical}, nil
 }
+
+// Choose picks the key and suite a client uses from a node's attested key
+// configuration list: the first post-quantum key, with its first suite;
+// a classical key only when allowClassical (policy wire.allow_classical).
+func Choose(cs []KeyConfig, allowClassical bool) (KeyConfig, Suite, error) {
+	for _, pass := range []bool{true, false} {
+		for _, c := range cs {
+			if IsPostQuantum(c.KEM) == pass && (pass || allowClassical) && len(c.Suites) > 0 {
+				return c, c.Suites[0], nil
+			}
+		}
+	}
+	if allowClassical {
+		return KeyConfig{}, Suite{}, errors.New("the node offers no usable key configuration")
+	}
+	return KeyConfig{}, Suite{}, errors.New("the node offers no post-quantum key, and the policy does not allow classical suites (wire.allow_classical)")
+}
