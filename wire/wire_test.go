@@ -317,3 +317,54 @@ func TestReplay(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseKeyConfigs(f *testing.F) {
+	keys, _ := NodeKeys()
+	f.Add(MarshalKeyConfigs([]KeyConfig{keys[0].Config(), keys[1].Config()}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cs, err := ParseKeyConfigs(b)
+		if err == nil && !bytes.Equal(MarshalKeyConfigs(cs), b) {
+			t.Fatal("a parsed list does not re-encode to its bytes")
+		}
+	})
+}
+
+func FuzzDecapsulate(f *testing.F) {
+	k, _ := GenerateKey(1, KEMX25519, allSuites)
+	req, _, _ := EncapsulateRequest(k.Config(), allSuites[0], []byte("x"))
+	var chunked bytes.Buffer
+	w, _ := NewChunkedRequestWriter(k.Config(), allSuites[0], &chunked)
+	w.Write([]byte("x"))
+	w.Close()
+	multi, _, _ := EncapsulateMulti([]KeyConfig{k.Config()}, allSuites[0], []byte("x"))
+	f.Add(req)
+	f.Add(chunked.Bytes())
+	f.Add(multi)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		DecapsulateRequest([]*PrivateKey{k}, b)
+		OpenMulti([]*PrivateKey{k}, b)
+		if r, err := OpenChunkedRequest([]*PrivateKey{k}, bytes.NewReader(b)); err == nil {
+			io.Copy(io.Discard, r)
+		}
+	})
+}
+
+func FuzzOpenResponse(f *testing.F) {
+	k, _ := GenerateKey(1, KEMX25519, allSuites)
+	var req bytes.Buffer
+	w, _ := NewChunkedRequestWriter(k.Config(), allSuites[0], &req)
+	w.Close()
+	r, _ := OpenChunkedRequest([]*PrivateKey{k}, &req)
+	io.ReadAll(r)
+	var out bytes.Buffer
+	rw, _ := r.NewResponseWriter(&out)
+	rw.Write([]byte("token"))
+	rw.Close()
+	f.Add(out.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := io.ReadAll(w.OpenResponse(bytes.NewReader(b)))
+		if err == nil && !bytes.Equal(b, out.Bytes()) && string(got) == "token" {
+			t.Fatal("an altered response opened")
+		}
+	})
+}
