@@ -9,7 +9,6 @@ package sim
 
 import (
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
 	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 // DefaultEpoch is the validity of a passport-mode bundle.
@@ -56,13 +56,11 @@ const MaxGPUs = 16
 // Node is a simulated node after boot: its bundle, and the private keys a
 // real node would hold in memory only.
 type Node struct {
-	Bundle     *attest.Bundle
-	RequestKey hpke.PrivateKey
-	ReceiptKey ed25519.PrivateKey
+	Bundle *attest.Bundle
+	// RequestKeys are the OHTTP request keys: key 1 X-Wing, key 2 X25519.
+	RequestKeys []*wire.PrivateKey
+	ReceiptKey  ed25519.PrivateKey
 }
-
-// RequestKEM is the HPKE KEM of node request keys: ML-KEM-768 + X25519.
-var RequestKEM = hpke.MLKEM768X25519()
 
 // Boot simulates a node's boot: it derives the node's keys from the seed,
 // binds them to the freshness, and collects evidence from the simulated
@@ -83,18 +81,22 @@ func Boot(o Options) (*Node, error) {
 		h.Write(binary.BigEndian.AppendUint64(nil, o.Seed))
 		return h.Sum(nil)
 	}
-	reqKey, err := RequestKEM.DeriveKeyPair(seed("request"))
+	pq, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, seed("request x-wing"))
 	if err != nil {
 		return nil, fmt.Errorf("sim: request key: %v", err)
 	}
+	classical, err := wire.NewPrivateKey(2, wire.KEMX25519, wire.DefaultSuites, seed("request x25519"))
+	if err != nil {
+		return nil, fmt.Errorf("sim: request key: %v", err)
+	}
+	reqKeys := []*wire.PrivateKey{pq, classical}
 	rcptKey := ed25519.NewKeyFromSeed(seed("receipt"))
 
 	b := &attest.Bundle{
 		Version: attest.BundleVersion,
 		Keys: attest.NodeKeys{
-			RequestKEM: RequestKEM.ID(),
-			RequestKey: reqKey.PublicKey().Bytes(),
-			ReceiptKey: rcptKey.Public().(ed25519.PublicKey),
+			RequestKeys: wire.MarshalKeyConfigs([]wire.KeyConfig{pq.Config(), classical.Config()}),
+			ReceiptKey:  rcptKey.Public().(ed25519.PublicKey),
 		},
 	}
 	if o.Nonce != nil {
@@ -155,7 +157,7 @@ func Boot(o Options) (*Node, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
-	return &Node{Bundle: b, RequestKey: reqKey, ReceiptKey: rcptKey}, nil
+	return &Node{Bundle: b, RequestKeys: reqKeys, ReceiptKey: rcptKey}, nil
 }
 
 // simVTPM boots the simulated vTPM and returns its entry with the SEV-SNP

@@ -245,3 +245,8 @@ func Choose(cs []KeyConfig, allowClassical bool) (KeyConfig, Suite, error) {
 	}
 	return KeyConfig{}, Suite{}, errors.New("the node offers no post-quantum key, and the policy does not allow classical suites (wire.allow_classical)")
 }
+
+// Bytes returns the key's encoded private key, for a caller that must keep
+// it (tests that search output for it, for one). A node never writes it
+// anywhere.
+func (k *PrivateKey) Bytes() ([]byte, error) { return k.key.Bytes() }
