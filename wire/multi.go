@@ -158,6 +158,10 @@ func (g *MultiGatewayContext) ReplayID() []byte { return bytes.Clone(g.headerHas
 func (g *MultiGatewayContext) NewResponseWriter(w io.Writer) (*ChunkedResponseWriter, error) {
 	nonce := make([]byte, g.si.secretN)
 	rand.Read(nonce)
+	return g.newResponseWriter(w, nonce)
+}
+
+func (g *MultiGatewayContext) newResponseWriter(w io.Writer, nonce []byte) (*ChunkedResponseWriter, error) {
 	return newChunkedResponseWriter(g.si, g.secret, g.headerHash, nonce, w)
 }
 
