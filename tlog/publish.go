@@ -20,12 +20,11 @@ import (
 // and returns the proof the log answers with, after checking that it is a
 // well-formed proof of exactly that record. When the log already holds
 // exactly this record (a retry after an answer was lost), it builds the
-// proof from the log's tiles instead. hc nil means http.DefaultClient. The
+// proof from the log's tiles instead. hc nil means a plain client; every
+// answer is read only up to its format's size (BoundedClient). The
 // caller should verify the proof with a Verifier.
 func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (*Proof, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	hc = BoundedClient(hc)
 	u, err := url.Parse(logURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("log URL %q must be an http:// or https:// URL", logURL)
@@ -40,7 +39,7 @@ func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (
 		return nil, fmt.Errorf("append to log %s: %v", logURL, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxProofSize+1))
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("append to log %s: reading the answer: %v", logURL, err)
 	}
@@ -91,9 +90,6 @@ func proofFromTiles(ctx context.Context, hc *http.Client, u *url.URL, leaf []byt
 	cpRaw, err := f.ReadCheckpoint(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("log %s holds the record as entry %d, but its checkpoint cannot be read: %v", u, index, err)
-	}
-	if len(cpRaw) > maxCheckpointSize {
-		return nil, fmt.Errorf("log %s served a %d-byte checkpoint", u, len(cpRaw))
 	}
 	size, err := CheckpointSize(cpRaw)
 	if err != nil {

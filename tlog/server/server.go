@@ -76,7 +76,8 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// AppendTimeout bounds the wait for a published checkpoint (default 30s).
 	AppendTimeout time.Duration
-	// HTTPClient is used to reach witnesses.
+	// HTTPClient is used to reach witnesses (nil: a plain client); their
+	// answers are bounded in size (tlog.BoundedClient).
 	HTTPClient *http.Client
 	// Logger receives operational messages (never record contents).
 	Logger *slog.Logger
@@ -165,6 +166,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A witness's answer is read only up to a bounded size.
+	cfg.HTTPClient = tlog.BoundedClient(cfg.HTTPClient)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var driver tessera.Driver
 	var lock *dirlock.Lock
