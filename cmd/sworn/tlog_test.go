@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -316,4 +318,37 @@ func checkpointSize(t *testing.T, logURL string) uint64 {
 	}
 	fmt.Sscan(lines[1], &size)
 	return size
+}
+
+// TestFailedStartLeavesNothing: a log or witness that cannot start (port
+// in use, a bad --listen, a bad key) exits non-zero without creating its
+// directory.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.start.test")
+	wK := keygen(t, dir, "witness", "w.start.test")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for i, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log", "serve", "--listen", busy.Addr().String(), "--key", logK + ".key"}, "--listen"},
+		{[]string{"log", "serve", "--listen", "not-an-address", "--key", logK + ".key"}, "--listen"},
+		{[]string{"log", "serve", "--listen", "127.0.0.1:0", "--key", filepath.Join(dir, "missing.key")}, "--key"},
+		{[]string{"witness", "serve", "--listen", busy.Addr().String(), "--key", wK + ".key", "--log-key", logK + ".pub"}, "--listen"},
+		{[]string{"witness", "serve", "--listen", "not-an-address", "--key", wK + ".key", "--log-key", logK + ".pub"}, "--listen"},
+	} {
+		d := filepath.Join(dir, fmt.Sprint("state", i))
+		out, code := swornBinary(t, append(c.args, "--dir", d)...)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d\n%s", c.args, code, out)
+		}
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: a failed start left %s behind (%v)", c.args, d, err)
+		}
+	}
 }

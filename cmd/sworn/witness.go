@@ -42,14 +42,22 @@ func newWitnessCmd() *cobra.Command {
 				}
 				logs = append(logs, v)
 			}
+			// Listen before the state directory is touched: a start that
+			// fails leaves nothing behind.
+			ln, err := listenTCP("witness serve", listen)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
 			w, err := witness.New(witness.Config{Dir: dir, Signer: signer, Logs: logs,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))})
 			if err != nil {
 				return failErr("witness serve: %v", err)
 			}
+			defer w.Close()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serveHTTP(ctx, cmd, listen, w.Handler(), "witness "+signer.Name(), func(context.Context) error { return nil })
+			return serveHTTP(ctx, cmd, ln, w.Handler(), "witness "+signer.Name(), func(context.Context) error { return nil })
 		},
 	}
 	serve.Flags().StringVar(&dir, "dir", "", "state `DIR`")
