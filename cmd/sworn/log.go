@@ -64,7 +64,7 @@ hold Tessera's schema (see docs/tlog.md).`,
 			default:
 				return usageErr("log serve: --storage %q is unknown; use posix or mysql", storage)
 			}
-			signer, err := tlog.NewSigner(key)
+			signer, err := tlog.NewSigner(key, tlog.KindLog)
 			if err != nil {
 				return usageErr("log serve: --key: %v", err)
 			}
@@ -83,6 +83,9 @@ hold Tessera's schema (see docs/tlog.md).`,
 				data, err := policy.ReadFileLimited(witnessPolicy, 1<<20)
 				if err != nil {
 					return usageErr("log serve: --witness-policy: %v", err)
+				}
+				if err := tlog.CheckWitnessPolicyKeys(data); err != nil {
+					return usageErr("log serve: --witness-policy %s: %v", witnessPolicy, err)
 				}
 				g, err := tessera.NewWitnessGroupFromPolicy(data)
 				if err != nil {

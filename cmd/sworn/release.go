@@ -48,7 +48,7 @@ func newReleaseCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("release publish: %s: %v", args[0], err)
 			}
-			signer, err := tlog.NewSigner(key)
+			signer, err := tlog.NewSigner(key, tlog.KindPublisher)
 			if err != nil {
 				return usageErr("release publish: --key: %v", err)
 			}
@@ -168,6 +168,9 @@ the number of witnesses given.`,
 					if k, err = tlog.ReadKeyFile(w); err != nil {
 						return usageErr("--witness: %v", err)
 					}
+					if _, err := tlog.ParseWitnessVerifier(k); err != nil {
+						return usageErr("--witness %s: %v", w, err)
+					}
 				}
 				l.Witnesses = append(l.Witnesses, k)
 			}
@@ -175,6 +178,9 @@ the number of witnesses given.`,
 				k, err := readVerifierArg("--publisher", p)
 				if err != nil {
 					return err
+				}
+				if _, err := tlog.ParseVerifier(k); err != nil {
+					return usageErr("--publisher %s: %v", p, err)
 				}
 				l.Publishers = append(l.Publishers, k)
 			}

@@ -206,7 +206,7 @@ func TestLogCrash(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "publishers"), pubV, 0o644)
 	args := []string{"log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK + ".key", "--publishers", filepath.Join(dir, "publishers")}
 	logURL, proc := daemon(t, args...)
-	signer, err := tlog.NewSigner(pubK + ".key")
+	signer, err := tlog.NewSigner(pubK+".key", tlog.KindPublisher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,5 +350,55 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%v: a failed start left %s behind (%v)", c.args, d, err)
 		}
+	}
+}
+
+// TestWrongKeyKind: each command that loads a key refuses one of the
+// wrong kind, naming the kind found and the kind expected.
+func TestWrongKeyKind(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.kind.test")
+	wK := keygen(t, dir, "witness", "w.kind.test")
+	pubK := keygen(t, dir, "publisher", "ci.kind.test")
+	tmpl, _ := swornBinary(t, "release", "template")
+	rec := filepath.Join(dir, "rec.json")
+	os.WriteFile(rec, []byte(tmpl), 0o644)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(data), 0o644)
+		return p
+	}
+	pub := func(p string) string { b, _ := os.ReadFile(p + ".pub"); return strings.TrimSpace(string(b)) }
+	logServe := []string{"log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0"}
+	witnessServe := []string{"witness", "serve", "--dir", filepath.Join(dir, "w"), "--listen", "127.0.0.1:0"}
+	publish := []string{"release", "publish", "--log", "http://127.0.0.1:1", rec, "--out", filepath.Join(dir, "p")}
+	verify := []string{"verify", "release", filepath.Join(dir, "missing.tlog-proof")}
+	wrongVerifier := "but a log's or publisher's key"
+	wrongWitness := "but a witness's cosignature/v1 key"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(logServe, "--key", wK+".key"), "is a witness key, but a log key is needed"},
+		{append(logServe, "--key", pubK+".key"), "is a publisher key, but a log key is needed"},
+		{append(witnessServe, "--key", logK+".key", "--log-key", logK+".pub"), "is a log key, but a witness key is needed"},
+		{append(witnessServe, "--key", pubK+".key", "--log-key", logK+".pub"), "is a publisher key, but a witness key is needed"},
+		{append(witnessServe, "--key", wK+".key", "--log-key", wK+".pub"), wrongVerifier},
+		{append(publish, "--key", logK+".key"), "is a log key, but a publisher key is needed"},
+		{append(publish, "--key", wK+".key"), "is a witness key, but a publisher key is needed"},
+		{append(logServe, "--key", logK+".key", "--publishers", write("pubs", pub(wK)+"\n")), wrongVerifier},
+		{append(logServe, "--key", logK+".key", "--witness-policy", write("wpol", "witness w "+pub(logK)+" http://127.0.0.1:1\nquorum w\n")), wrongWitness},
+		{append(verify, "--log-key", wK+".pub"), wrongVerifier},
+		{append(verify, "--log-key", logK+".pub", "--witness", logK+".pub"), wrongWitness},
+		{append(verify, "--log-key", logK+".pub", "--witness", pubK+".pub"), wrongWitness},
+		{append(verify, "--log-key", logK+".pub", "--publisher", wK+".pub"), wrongVerifier},
+	} {
+		out, code := swornBinary(t, c.args...)
+		if code != 2 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", c.args, code, c.want, out)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "log")); err == nil {
+		t.Error("a log serve refused for its keys created its directory")
 	}
 }
