@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/tlog"
 )
@@ -400,5 +403,68 @@ func TestWrongKeyKind(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "log")); err == nil {
 		t.Error("a log serve refused for its keys created its directory")
+	}
+}
+
+// TestWitnessStateCLI: a witness that has cosigned refuses to start with
+// its state deleted or rolled back; --reset-state starts and says so.
+func TestWitnessStateCLI(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.state.test")
+	wK := keygen(t, dir, "witness", "w.state.test")
+	wDir := filepath.Join(dir, "w")
+	serve := []string{"witness", "serve", "--dir", wDir, "--listen", "127.0.0.1:0", "--key", wK + ".key", "--log-key", logK + ".pub"}
+	wURL, proc := daemon(t, serve...)
+	logS, err := tlog.NewSigner(logK+".key", tlog.KindLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosign := func(url, body string) {
+		t.Helper()
+		resp, err := http.Post(url+"/add-checkpoint", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("add-checkpoint: %s %s", resp.Status, b)
+		}
+	}
+	leafA := rfc6962.DefaultHasher.HashLeaf([]byte("a"))
+	cp, _ := note.Sign(&note.Note{Text: string(log.Checkpoint{Origin: "log.state.test", Size: 1, Hash: leafA}.Marshal())}, logS)
+	cosign(wURL, "old 0\n\n"+string(cp))
+	proc.Process.Kill()
+	proc.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "w.state.test.cosigned")); err != nil {
+		t.Fatalf("no cosign marker beside the key: %v", err)
+	}
+
+	state := filepath.Join(wDir, "witness-state.json")
+	os.Remove(state)
+	if out, code := swornBinary(t, serve...); code != 1 || !strings.Contains(out, "is missing, but this witness key has cosigned") || !strings.Contains(out, "--reset-state") {
+		t.Fatalf("deleted state: exit %d\n%s", code, out)
+	}
+	os.WriteFile(state, []byte(`{"logs":{}}`), 0o600) // an older state
+	if out, code := swornBinary(t, serve...); code != 1 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("rolled-back state: exit %d\n%s", code, out)
+	}
+
+	cmd := exec.Command(binary(t), append(serve, "--reset-state")...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var seen strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+		seen.WriteString(sc.Text() + "\n")
+	}
+	if !strings.Contains(sc.Text(), "listening on") || !strings.Contains(seen.String(), "WITNESS STATE RESET") {
+		t.Fatalf("--reset-state did not start, saying so:\n%s", seen.String())
 	}
 }
