@@ -75,7 +75,7 @@ func newReleaseCmd() *cobra.Command {
 	publish.Flags().StringVar(&logURL, "log", "", "log `URL`")
 	publish.Flags().StringVar(&key, "key", "", "publisher secret key `FILE`")
 	publish.Flags().StringVar(&out, "out", "", "write the proof to `PROOF`")
-	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
+	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long (an unreachable or restarting log is retried until then)")
 	cmd.AddCommand(publish)
 
 	var asJSON bool

@@ -575,6 +575,10 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &de) && de.Same {
 			w.Header().Set(tlog.EntryIndexHeader, strconv.FormatUint(de.Index, 10))
 		}
+		if errors.As(err, &de) && de.Index == pending {
+			// Another request is appending this record: worth a retry.
+			w.Header().Set("Retry-After", "1")
+		}
 		http.Error(w, err.Error(), http.StatusConflict)
 	case errors.Is(err, tessera.ErrPushback):
 		w.Header().Set("Retry-After", "1")
