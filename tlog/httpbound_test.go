@@ -67,7 +67,7 @@ func TestPublishEndlessAnswers(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
-			_, err := Publish(ctx, nil, srv.URL, leaf)
+			_, _, err := Publish(ctx, nil, srv.URL, leaf)
 			runtime.ReadMemStats(&after)
 			if err == nil || !strings.Contains(err.Error(), srv.URL+c.path) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", c.limit)) {
 				t.Fatalf("endless %s: %v", c.path, err)

@@ -61,12 +61,17 @@ func newReleaseCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			p, err := tlog.Publish(ctx, nil, logURL, leaf)
+			p, already, err := tlog.Publish(ctx, nil, logURL, leaf)
 			if err != nil {
 				return failErr("release publish: %v", err)
 			}
 			if err := writeFileAtomic(out, p.Marshal(), 0o644); err != nil {
 				return failErr("release publish: write %s: %v", out, err)
+			}
+			size, _ := tlog.CheckpointSize(p.Checkpoint)
+			if already {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is already in the log at index %d (nothing added); proof on the newest checkpoint that meets the log's witness policy (size %d) written to %s\n", describe(rec), p.Index, size, out)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "published %s as entry %d; proof written to %s\n", describe(rec), p.Index, out)
 			return nil

@@ -234,7 +234,7 @@ func TestLogCrash(t *testing.T) {
 				r.Release.Version = fmt.Sprintf("%d.%d", w, i)
 				r.Sign(signer)
 				leaf, _ := r.Canonical()
-				p, err := tlog.Publish(ctx, nil, logURL, leaf)
+				p, _, err := tlog.Publish(ctx, nil, logURL, leaf)
 				if err != nil {
 					return // the log died
 				}
@@ -301,7 +301,7 @@ func TestLogCrash(t *testing.T) {
 	}
 	// After the restart, re-sending an acknowledged record adds nothing:
 	// the log names its entry and the publisher gets that entry's proof.
-	if p, err := tlog.Publish(context.Background(), nil, logURL, acks[0].leaf); err != nil || p.Index != acks[0].index {
+	if p, _, err := tlog.Publish(context.Background(), nil, logURL, acks[0].leaf); err != nil || p.Index != acks[0].index {
 		t.Fatalf("re-sent record after restart: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/tlog/server"
 )
@@ -48,7 +49,7 @@ func TestPublishRetriesUntilLogIsUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	leaf := record(t, k, "5.0.0")
-	p, err := tlog.Publish(ctx, nil, "http://"+addr, leaf)
+	p, _, err := tlog.Publish(ctx, nil, "http://"+addr, leaf)
 	if hs := <-up; hs != nil {
 		defer hs.Close()
 	}
@@ -62,7 +63,7 @@ func TestPublishRetriesUntilLogIsUp(t *testing.T) {
 	// its context is done.
 	short, cancel2 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel2()
-	if _, err := tlog.Publish(short, nil, "http://127.0.0.1:1", leaf); err == nil {
+	if _, _, err := tlog.Publish(short, nil, "http://127.0.0.1:1", leaf); err == nil {
 		t.Fatal("publish to a closed port succeeded")
 	}
 }
@@ -101,7 +102,7 @@ func TestPublishRetryAfterLostAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	leaf := record(t, k, "6.0.0")
-	p, err := tlog.Publish(ctx, nil, front.URL, leaf)
+	p, _, err := tlog.Publish(ctx, nil, front.URL, leaf)
 	if err != nil {
 		t.Fatalf("publish after a lost answer: %v", err)
 	}
@@ -120,4 +121,35 @@ func mustProxyReq(t *testing.T, r *http.Request, base string) *http.Request {
 	}
 	req.Header = r.Header.Clone()
 	return req
+}
+
+// TestRepublishAfterWitnessAdded: a record logged while the log had no
+// witnesses, published again once the log runs with one, is reported as
+// already logged and proven on a checkpoint the witness cosigned.
+func TestRepublishAfterWitnessAdded(t *testing.T) {
+	k := newKeys(t, 1)
+	dir := t.TempDir()
+	s, ls := startLog(t, k, dir, nil, 0, k.logS)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leaf := record(t, k, "7.0.0")
+	first, already, err := tlog.Publish(ctx, nil, ls.URL, leaf)
+	if err != nil || already {
+		t.Fatalf("first publish: %v (already %v)", err, already)
+	}
+	if st := tlog.AppraiseRelease(first.Marshal(), k.policy(1), time.Now(), nil, nil, nil); st.Verdict == attest.Affirming {
+		t.Fatal("an uncosigned proof met a quorum of 1")
+	}
+	ls.Close()
+	s.Close(ctx)
+
+	_, ws := startWitness(t, k, 0, t.TempDir())
+	_, ls2 := startLog(t, k, dir, []string{ws.URL}, 1, k.logS)
+	again, already, err := tlog.Publish(ctx, nil, ls2.URL, leaf)
+	if err != nil || !already || again.Index != first.Index {
+		t.Fatalf("republish: %v (already %v)", err, already)
+	}
+	if st := tlog.AppraiseRelease(again.Marshal(), k.policy(1), time.Now(), nil, nil, nil); st.Verdict != attest.Affirming {
+		t.Fatalf("the republished proof is not witnessed: %+v", st.Steps)
+	}
 }
