@@ -232,6 +232,18 @@ func ParseWitnessVerifier(vkey string) (note.Verifier, error) {
 	return v, nil
 }
 
+// IsVerifierKey reports whether s is a verifier key of any kind sworn
+// uses (Ed25519 type 0x01 or cosignature/v1 type 0x04), as opposed to the
+// name of a file holding one.
+func IsVerifierKey(s string) bool {
+	s = strings.TrimSpace(s)
+	if t := verifierType(s); t != algEd25519 && t != algCosignatureV1 {
+		return false
+	}
+	_, err := fnote.NewVerifierForCosignatureV1(s)
+	return err == nil
+}
+
 // verifierType returns the type byte of a verifier key name+hash+base64,
 // or 0.
 func verifierType(vkey string) byte {

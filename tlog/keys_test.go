@@ -74,6 +74,11 @@ func TestKeyKinds(t *testing.T) {
 			t.Errorf("%s verifier key as a witness key: %v", k, err)
 		}
 	}
+	for k, v := range vkeys {
+		if !IsVerifierKey(v) || IsVerifierKey(skeys[k]) || IsVerifierKey(files[k]) {
+			t.Errorf("IsVerifierKey is wrong for a %s key or its file", k)
+		}
+	}
 	if err := CheckWitnessPolicyKeys([]byte("witness w " + vkeys[KindLog] + " http://w\nquorum w\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("witness policy with a log key: %v", err)
 	}

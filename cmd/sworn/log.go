@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/transparency-dev/tessera"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
@@ -156,7 +155,7 @@ func serveHTTP(ctx context.Context, cmd *cobra.Command, ln net.Listener, h http.
 
 // readVerifierArg reads a verifier key given as a file or literally.
 func readVerifierArg(flag, s string) (string, error) {
-	if _, err := note.NewVerifier(s); err == nil {
+	if tlog.IsVerifierKey(s) {
 		return s, nil
 	}
 	k, err := tlog.ReadKeyFile(s)

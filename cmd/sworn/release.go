@@ -169,13 +169,14 @@ the number of witnesses given.`,
 			}
 			for _, w := range witnesses {
 				k := strings.TrimSpace(w)
-				if _, err := tlog.ParseWitnessVerifier(k); err != nil { // not a literal key: a file
+				if !tlog.IsVerifierKey(k) { // not a literal key: a file
+					var err error
 					if k, err = tlog.ReadKeyFile(w); err != nil {
 						return usageErr("--witness: %v", err)
 					}
-					if _, err := tlog.ParseWitnessVerifier(k); err != nil {
-						return usageErr("--witness %s: %v", w, err)
-					}
+				}
+				if _, err := tlog.ParseWitnessVerifier(k); err != nil {
+					return usageErr("--witness: %v", err)
 				}
 				l.Witnesses = append(l.Witnesses, k)
 			}

@@ -395,6 +395,11 @@ func TestWrongKeyKind(t *testing.T) {
 		{append(verify, "--log-key", logK+".pub", "--witness", logK+".pub"), wrongWitness},
 		{append(verify, "--log-key", logK+".pub", "--witness", pubK+".pub"), wrongWitness},
 		{append(verify, "--log-key", logK+".pub", "--publisher", wK+".pub"), wrongVerifier},
+		// The same keys given literally.
+		{append(witnessServe, "--key", wK+".key", "--log-key", pub(wK)), wrongVerifier},
+		{append(verify, "--log-key", pub(wK)), wrongVerifier},
+		{append(verify, "--log-key", pub(logK), "--witness", pub(logK)), wrongWitness},
+		{append(verify, "--log-key", pub(logK), "--publisher", pub(wK)), wrongVerifier},
 	} {
 		out, code := swornBinary(t, c.args...)
 		if code != 2 || !strings.Contains(out, c.want) {
