@@ -48,6 +48,10 @@ type Options struct {
 	// Release, when set, is stapled to the bundle: the proof that the
 	// simulated node software is a published release (see ReleaseRecord).
 	Release []byte
+	// Keys, when set, are the node's own public keys (a node that made its
+	// keys in memory): the evidence binds them, and the returned Node holds
+	// no private keys. Otherwise Boot derives the keys from Seed.
+	Keys *attest.NodeKeys
 }
 
 // MaxGPUs bounds Options.GPUs.
@@ -81,23 +85,26 @@ func Boot(o Options) (*Node, error) {
 		h.Write(binary.BigEndian.AppendUint64(nil, o.Seed))
 		return h.Sum(nil)
 	}
-	pq, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, seed("request x-wing"))
-	if err != nil {
-		return nil, fmt.Errorf("sim: request key: %v", err)
-	}
-	classical, err := wire.NewPrivateKey(2, wire.KEMX25519, wire.DefaultSuites, seed("request x25519"))
-	if err != nil {
-		return nil, fmt.Errorf("sim: request key: %v", err)
-	}
-	reqKeys := []*wire.PrivateKey{pq, classical}
-	rcptKey := ed25519.NewKeyFromSeed(seed("receipt"))
-
-	b := &attest.Bundle{
-		Version: attest.BundleVersion,
-		Keys: attest.NodeKeys{
+	var reqKeys []*wire.PrivateKey
+	var rcptKey ed25519.PrivateKey
+	b := &attest.Bundle{Version: attest.BundleVersion}
+	if o.Keys != nil {
+		b.Keys = *o.Keys
+	} else {
+		pq, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, seed("request x-wing"))
+		if err != nil {
+			return nil, fmt.Errorf("sim: request key: %v", err)
+		}
+		classical, err := wire.NewPrivateKey(2, wire.KEMX25519, wire.DefaultSuites, seed("request x25519"))
+		if err != nil {
+			return nil, fmt.Errorf("sim: request key: %v", err)
+		}
+		reqKeys = []*wire.PrivateKey{pq, classical}
+		rcptKey = ed25519.NewKeyFromSeed(seed("receipt"))
+		b.Keys = attest.NodeKeys{
 			RequestKeys: wire.MarshalKeyConfigs([]wire.KeyConfig{pq.Config(), classical.Config()}),
 			ReceiptKey:  rcptKey.Public().(ed25519.PublicKey),
-		},
+		}
 	}
 	if o.Nonce != nil {
 		b.Freshness.Nonce = o.Nonce
@@ -125,6 +132,7 @@ func Boot(o Options) (*Node, error) {
 	chip := snp.NewSimChip(o.Seed, snp.SimTCB)
 	var ev *snp.Evidence
 	var vtpmEntry *attest.Entry
+	var err error
 	if o.NoTPM {
 		var rd [64]byte
 		copy(rd[:], binding[:])
