@@ -253,6 +253,8 @@ type ChunkedRequestReader struct {
 	chunkReader
 	// Header is the request's header: which key and suite it used.
 	Header Header
+	// Key is the key that decrypts the request.
+	Key    *PrivateKey
 	enc    []byte
 	secret []byte
 	si     suiteInfo
@@ -280,7 +282,7 @@ func OpenChunkedRequest(keys []*PrivateKey, r io.Reader) (*ChunkedRequestReader,
 	}
 	return &ChunkedRequestReader{
 		chunkReader: chunkReader{r: br, open: recipient.Open},
-		Header:      g.Header, enc: g.enc, secret: g.secret, si: g.si,
+		Header:      g.Header, Key: g.Key, enc: g.enc, secret: g.secret, si: g.si,
 	}, nil
 }
 

@@ -214,15 +214,16 @@ func (k *PrivateKey) Config() KeyConfig {
 	return c
 }
 
-// NodeKeys makes a node's default request keys: key id 1, the X-Wing
-// hybrid, and key id 2, classical X25519 for off-the-shelf OHTTP clients,
-// each with DefaultSuites.
-func NodeKeys() ([]*PrivateKey, error) {
-	pq, err := GenerateKey(1, KEMXWing, DefaultSuites)
+// NodeKeys makes a node's default request keys: key id firstID, the
+// X-Wing hybrid, and key id firstID+1, classical X25519 for off-the-shelf
+// OHTTP clients, each with DefaultSuites. A node that rotates its keys
+// moves firstID on, so that the keys of two epochs never share an id.
+func NodeKeys(firstID uint8) ([]*PrivateKey, error) {
+	pq, err := GenerateKey(firstID, KEMXWing, DefaultSuites)
 	if err != nil {
 		return nil, err
 	}
-	classical, err := GenerateKey(2, KEMX25519, DefaultSuites)
+	classical, err := GenerateKey(firstID+1, KEMX25519, DefaultSuites)
 	if err != nil {
 		return nil, err
 	}

@@ -145,6 +145,8 @@ type MultiGatewayContext struct {
 	Suite      Suite
 	KEM        uint16
 	Candidates int
+	// Key is the key whose candidate entry opened the request.
+	Key        *PrivateKey
 	si         suiteInfo
 	secret     []byte
 	headerHash []byte
@@ -186,6 +188,7 @@ func OpenMulti(keys []*PrivateKey, b []byte) ([]byte, *MultiGatewayContext, erro
 	off := 6
 	var ck []byte
 	var kem uint16
+	var used *PrivateKey
 	for range n {
 		if len(b) < off+keyHashSize+3 {
 			return nil, nil, fmt.Errorf("%w: truncated candidate", ErrMalformed)
@@ -217,7 +220,8 @@ func OpenMulti(keys []*PrivateKey, b []byte) ([]byte, *MultiGatewayContext, erro
 				if err != nil {
 					return nil, nil, fmt.Errorf("candidate entry: %w", ErrDecrypt)
 				}
-				kem = cand.KEM
+				kem, used = cand.KEM, key
+				break
 			}
 		}
 		off = end
@@ -238,6 +242,6 @@ func OpenMulti(keys []*PrivateKey, b []byte) ([]byte, *MultiGatewayContext, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	g.Suite, g.KEM, g.Candidates = s, kem, n
+	g.Suite, g.KEM, g.Candidates, g.Key = s, kem, n, used
 	return pt, g, nil
 }

@@ -175,6 +175,8 @@ func responseAEAD(si suiteInfo, secret, enc, responseNonce []byte) (cipher.AEAD,
 type GatewayContext struct {
 	// Header is the request's header: which key and suite it used.
 	Header Header
+	// Key is the key that decrypted the request.
+	Key    *PrivateKey
 	enc    []byte
 	secret []byte
 	si     suiteInfo
@@ -209,6 +211,7 @@ func setupRecipient(keys []*PrivateKey, b []byte, label, responseLabel string) (
 	for _, k := range keys {
 		if k.config.ID == h.KeyID && k.config.KEM == h.KEM {
 			key = k
+			break
 		}
 	}
 	if key == nil {
@@ -233,7 +236,7 @@ func setupRecipient(keys []*PrivateKey, b []byte, label, responseLabel string) (
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &GatewayContext{Header: h, enc: enc, secret: secret, si: si}, recipient, b[headerSize+encSize:], nil
+	return &GatewayContext{Header: h, Key: key, enc: enc, secret: secret, si: si}, recipient, b[headerSize+encSize:], nil
 }
 
 // SealResponse encrypts a Binary HTTP response: the message/ohttp-res body.

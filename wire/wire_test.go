@@ -249,7 +249,7 @@ func TestGatewayRefusals(t *testing.T) {
 }
 
 func TestChoose(t *testing.T) {
-	keys, err := NodeKeys()
+	keys, err := NodeKeys(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestChoose(t *testing.T) {
 }
 
 func TestKeyConfigList(t *testing.T) {
-	keys, _ := NodeKeys()
+	keys, _ := NodeKeys(1)
 	list := MarshalKeyConfigs([]KeyConfig{keys[0].Config(), keys[1].Config()})
 	cs, err := ParseKeyConfigs(list)
 	if err != nil || len(cs) != 2 || !bytes.Equal(MarshalKeyConfigs(cs), list) {
@@ -319,7 +319,7 @@ func TestReplay(t *testing.T) {
 }
 
 func FuzzParseKeyConfigs(f *testing.F) {
-	keys, _ := NodeKeys()
+	keys, _ := NodeKeys(1)
 	f.Add(MarshalKeyConfigs([]KeyConfig{keys[0].Config(), keys[1].Config()}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cs, err := ParseKeyConfigs(b)
