@@ -12,12 +12,9 @@ import (
 // DecodeRequest decodes a whole binary request of either framing. b must
 // hold the message and nothing but zero padding after it. opts may be nil.
 func DecodeRequest(b []byte, opts *Options) (*Request, error) {
-	r, err := newReader(bytes.NewReader(b), int64(len(b)), opts)
+	r, err := newReader(bytes.NewReader(b), int64(len(b)), opts, kindRequest)
 	if err != nil {
 		return nil, err
-	}
-	if r.req == nil {
-		return nil, fmt.Errorf("bhttp: decode: %w: framing indicator %d is a response, want a request (0 or 2)", ErrMalformed, r.framing.indicator(true))
 	}
 	req := r.req
 	if req.Content, req.Trailer, err = r.rest(); err != nil {
@@ -30,12 +27,9 @@ func DecodeRequest(b []byte, opts *Options) (*Request, error) {
 // DecodeResponse decodes a whole binary response of either framing. b must
 // hold the message and nothing but zero padding after it. opts may be nil.
 func DecodeResponse(b []byte, opts *Options) (*Response, error) {
-	r, err := newReader(bytes.NewReader(b), int64(len(b)), opts)
+	r, err := newReader(bytes.NewReader(b), int64(len(b)), opts, kindResponse)
 	if err != nil {
 		return nil, err
-	}
-	if r.resp == nil {
-		return nil, fmt.Errorf("bhttp: decode: %w: framing indicator %d is a request, want a response (1 or 3)", ErrMalformed, r.framing.indicator(false))
 	}
 	resp := r.resp
 	if resp.Content, resp.Trailer, err = r.rest(); err != nil {
@@ -91,16 +85,23 @@ func NewReader(r io.Reader, opts *Options) (*Reader, error) {
 	if !ok {
 		bs = bufio.NewReader(r)
 	}
-	return newReader(bs, -1, opts)
+	return newReader(bs, -1, opts, kindAny)
 }
 
-// newReader reads the head from bs; size is the length of bs when known,
-// else -1.
-func newReader(bs byteSource, size int64, opts *Options) (*Reader, error) {
+// Kinds of message a reader accepts.
+const (
+	kindAny = iota
+	kindRequest
+	kindResponse
+)
+
+// newReader reads the head from bs of a message of the given kind; size is
+// the length of bs when known, else -1.
+func newReader(bs byteSource, size int64, opts *Options, kind int) (*Reader, error) {
 	lim := opts.limits()
 	r := &Reader{s: src{r: bs, max: lim.MaxMessage, size: size}, lim: lim, strict: opts.strict()}
-	if err := r.head(); err != nil {
-		return nil, fmt.Errorf("bhttp: decode: %w", err)
+	if err := r.head(kind); err != nil {
+		return nil, fmt.Errorf("bhttp: decode: %w (at byte %d)", err, r.s.n)
 	}
 	return r, nil
 }
@@ -131,7 +132,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	n, err := r.read(p)
 	if err != nil && err != io.EOF {
-		r.err = fmt.Errorf("bhttp: decode: content: %w", eofIsMalformed(err, r.s.n))
+		r.err = fmt.Errorf("bhttp: decode: content: %w (at byte %d)", eofIsMalformed(err), r.s.n)
 		return n, r.err
 	}
 	return n, err
@@ -245,7 +246,7 @@ func (r *Reader) Trailer() (Fields, error) {
 		return nil, errors.New("bhttp: Trailer called before the content was read to io.EOF")
 	}
 	if err := r.readTrailer(); err != nil {
-		r.err = fmt.Errorf("bhttp: decode: %w", eofIsMalformed(err, r.s.n))
+		r.err = fmt.Errorf("bhttp: decode: %w (at byte %d)", eofIsMalformed(err), r.s.n)
 		return nil, r.err
 	}
 	return r.trailer, nil
@@ -303,10 +304,10 @@ func (r *Reader) rest() ([]byte, Fields, error) {
 }
 
 // head reads the framing indicator, control data and header section.
-func (r *Reader) head() error {
+func (r *Reader) head(kind int) error {
 	ind, err := r.s.varint()
 	if err != nil {
-		return eofIsMalformed(err, r.s.n, "framing indicator")
+		return eofIsMalformed(err, "framing indicator")
 	}
 	if ind > 3 {
 		return fmt.Errorf("%w: framing indicator %d, want 0 to 3 (RFC 9292 §3.3)", ErrMalformed, ind)
@@ -315,7 +316,12 @@ func (r *Reader) head() error {
 	if ind >= 2 {
 		r.framing = IndeterminateLength
 	}
-	if ind%2 == 0 {
+	switch {
+	case kind == kindRequest && ind%2 == 1:
+		return fmt.Errorf("%w: framing indicator %d is a response, want a request (0 or 2)", ErrMalformed, ind)
+	case kind == kindResponse && ind%2 == 0:
+		return fmt.Errorf("%w: framing indicator %d is a request, want a response (1 or 3)", ErrMalformed, ind)
+	case ind%2 == 0:
 		return r.requestHead()
 	}
 	return r.responseHead()
@@ -327,11 +333,11 @@ func (r *Reader) requestHead() error {
 	for i, what := range [...]string{"method", "scheme", "authority", "path"} {
 		l, err := r.s.varint()
 		if err != nil {
-			return eofIsMalformed(err, r.s.n, "request control data: "+what)
+			return eofIsMalformed(err, "request control data: "+what)
 		}
 		b, err := r.fieldBytes(&r.s, l, start, "request control data")
 		if err != nil {
-			return fmt.Errorf("request control data: %s: %w", what, eofIsMalformed(err, r.s.n))
+			return fmt.Errorf("request control data: %s: %w", what, eofIsMalformed(err))
 		}
 		cd[i] = string(b)
 	}
@@ -355,7 +361,7 @@ func (r *Reader) responseHead() error {
 			what = fmt.Sprintf("status after informational response %d", len(resp.Informational))
 		}
 		if err != nil {
-			return eofIsMalformed(err, r.s.n, what)
+			return eofIsMalformed(err, what)
 		}
 		if st < 100 || st > 599 {
 			return fmt.Errorf("%w: %s is %d, want 100 to 599", ErrMalformed, what, st)
@@ -391,7 +397,7 @@ func (r *Reader) section(what string) (Fields, error) {
 	if r.framing == KnownLength {
 		var l uint64
 		if l, err = r.s.varint(); err != nil {
-			return nil, fmt.Errorf("%s: length: %w", what, eofIsMalformed(err, r.s.n))
+			return nil, fmt.Errorf("%s: length: %w", what, eofIsMalformed(err))
 		}
 		if l > uint64(r.lim.MaxFieldSection) {
 			return nil, fmt.Errorf("%s: %w: length %d, over %d (Limits.MaxFieldSection)", what, ErrLimit, l, r.lim.MaxFieldSection)
@@ -409,7 +415,7 @@ func (r *Reader) section(what string) (Fields, error) {
 		f, err = r.lines(&r.s, false)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, eofIsMalformed(err, r.s.n))
+		return nil, fmt.Errorf("%s: %w", what, eofIsMalformed(err))
 	}
 	return f, nil
 }
@@ -553,7 +559,8 @@ func (s *src) padding() error {
 		n, err := s.r.Read(buf[:])
 		for i, c := range buf[:n] {
 			if c != 0 {
-				return fmt.Errorf("%w: byte 0x%02x at offset %d after the trailer section; only zero padding may follow a message", ErrMalformed, c, s.n+int64(i))
+				s.n += int64(i)
+				return fmt.Errorf("%w: byte 0x%02x at offset %d after the trailer section; only zero padding may follow a message", ErrMalformed, c, s.n)
 			}
 		}
 		if s.n += int64(n); s.n > s.max {
@@ -568,18 +575,14 @@ func (s *src) padding() error {
 	}
 }
 
-// eofIsMalformed turns an end of input into an ErrMalformed error that
-// says where the message ended, inside what (if given).
-func eofIsMalformed(err error, at int64, what ...string) error {
-	if err != io.EOF && err != io.ErrUnexpectedEOF {
-		if len(what) > 0 {
-			return fmt.Errorf("%s: %w", what[0], err)
-		}
-		return err
+// eofIsMalformed turns an end of input into an ErrMalformed error, inside
+// what (if given).
+func eofIsMalformed(err error, what ...string) error {
+	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !errors.Is(err, ErrMalformed) {
+		err = fmt.Errorf("%w: the message ends early (%v)", ErrMalformed, err)
 	}
-	prefix := ""
 	if len(what) > 0 {
-		prefix = what[0] + ": "
+		return fmt.Errorf("%s: %w", what[0], err)
 	}
-	return fmt.Errorf("%s%w: the message ends early, at byte %d", prefix, ErrMalformed, at)
+	return err
 }
