@@ -248,7 +248,7 @@ func Sign(key ed25519.PrivateKey, p *Payload) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := cose.Sign1(nil, signer, cose.Headers{Protected: protectedHeader(kid), Unprotected: cose.UnprotectedHeader{}}, payload, nil)
+	out, err := cose.Sign1(nil, signer, headers(kid), payload, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -264,14 +264,49 @@ var cose1Prefix = []byte{0xd2, 0x84}
 // emptyMap is the only unprotected header a receipt may have.
 var emptyMap = []byte{0xa0}
 
-// peekMode reads only a payload's version, ignoring the other fields.
-var peekMode = func() cbor.DecMode {
-	m, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+// headerPrefix is the encoded protected header (a byte string wrapping
+// the header map) up to the kid's 32 bytes, which end it.
+var headerPrefix = func() []byte {
+	h, err := protectedHeader([32]byte{}).MarshalCBOR()
 	if err != nil {
 		panic(err)
 	}
-	return m
+	return h[:len(h)-sha256.Size]
 }()
+
+// headers returns a receipt's COSE headers, with the encoded protected
+// header set so that go-cose signs and verifies exactly these bytes.
+func headers(kid [32]byte) cose.Headers {
+	return cose.Headers{
+		Protected:      protectedHeader(kid),
+		RawProtected:   append(bytes.Clone(headerPrefix), kid[:]...),
+		Unprotected:    cose.UnprotectedHeader{},
+		RawUnprotected: emptyMap,
+	}
+}
+
+// peekMode reads only a payload's version, ignoring the other fields;
+// outerMode reads the COSE_Sign1 array inside its tag.
+var peekMode, outerMode = func() (cbor.DecMode, cbor.DecMode) {
+	peek, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	outer, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden, MaxArrayElements: 16}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return peek, outer
+}()
+
+// sign1 is the COSE_Sign1 array (RFC 9052 §4.2), inside tag 18.
+type sign1 struct {
+	_           struct{} `cbor:",toarray"`
+	Protected   cbor.RawMessage
+	Unprotected cbor.RawMessage
+	Payload     []byte
+	Signature   []byte
+}
 
 // Parse decodes a receipt strictly: bounded, a tagged COSE_Sign1 in
 // deterministic CBOR, exactly the protected header Sign writes (alg EdDSA,
@@ -286,38 +321,33 @@ func Parse(data []byte) (*Receipt, error) {
 	if !bytes.HasPrefix(data, cose1Prefix) {
 		return nil, errors.New("not a sworn receipt: it does not start with a tagged COSE_Sign1 (0xd2 0x84)")
 	}
-	var r Receipt
-	if err := r.msg.UnmarshalCBOR(data); err != nil {
+	var m sign1
+	if err := outerMode.Unmarshal(data[1:], &m); err != nil {
 		return nil, fmt.Errorf("receipt is not a well-formed COSE_Sign1: %v", err)
 	}
-	if enc, err := r.msg.MarshalCBOR(); err != nil || !bytes.Equal(enc, data) {
-		return nil, errors.New("receipt is not in deterministic CBOR encoding (RFC 8949 §4.2)")
+	// The header is fixed but for the kid, so comparing bytes checks
+	// every parameter and its encoding.
+	if len(m.Protected) != len(headerPrefix)+sha256.Size || !bytes.HasPrefix(m.Protected, headerPrefix) {
+		return nil, fmt.Errorf("receipt's protected header is not exactly {alg: EdDSA, content type: %q, kid: the 32-byte node key id}", ContentType)
 	}
-	if !bytes.Equal(r.msg.Headers.RawUnprotected, emptyMap) {
+	if !bytes.Equal(m.Unprotected, emptyMap) {
 		return nil, errors.New("receipt has unprotected header parameters; a receipt has none")
 	}
-	kid, ok := r.msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
-	if !ok || len(kid) != sha256.Size {
-		return nil, errors.New("receipt's protected header has no 32-byte kid (the node key id)")
+	if len(m.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("receipt signature is %d bytes, want a %d-byte Ed25519 signature", len(m.Signature), ed25519.SignatureSize)
 	}
-	r.KeyID = [32]byte(kid)
-	want, err := protectedHeader(r.KeyID).MarshalCBOR()
-	if err != nil {
-		return nil, err
+	if enc, err := attest.MarshalCBOR(&m); err != nil || !bytes.Equal(enc, data[1:]) {
+		return nil, errors.New("receipt is not in deterministic CBOR encoding (RFC 8949 §4.2)")
 	}
-	if !bytes.Equal(r.msg.Headers.RawProtected, want) {
-		return nil, fmt.Errorf("receipt's protected header is not exactly {alg: EdDSA, content type: %q, kid}", ContentType)
-	}
-	if len(r.msg.Signature) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("receipt signature is %d bytes, want a %d-byte Ed25519 signature", len(r.msg.Signature), ed25519.SignatureSize)
-	}
-	if err := parsePayload(r.msg.Payload, &r.Payload); err != nil {
+	r := &Receipt{KeyID: [32]byte(m.Protected[len(headerPrefix):])}
+	if err := parsePayload(m.Payload, &r.Payload); err != nil {
 		return nil, err
 	}
 	if r.Payload.NodeKey != r.KeyID {
 		return nil, fmt.Errorf("receipt payload names node key %x, but its kid is %x", r.Payload.NodeKey[:8], r.KeyID[:8])
 	}
-	return &r, nil
+	r.msg = cose.Sign1Message{Headers: headers(r.KeyID), Payload: m.Payload, Signature: m.Signature}
+	return r, nil
 }
 
 // parsePayload decodes and validates a payload strictly.
@@ -325,16 +355,15 @@ func parsePayload(data []byte, p *Payload) error {
 	if len(data) == 0 || data[0]&0xe0 != 0xa0 {
 		return errors.New("receipt payload is not a CBOR map")
 	}
-	var head struct {
-		Version uint `cbor:"1,keyasint"`
-	}
-	if _, err := peekMode.UnmarshalFirst(data, &head); err != nil {
-		return fmt.Errorf("receipt payload is malformed: %v", err)
-	}
-	if head.Version != Version {
-		return fmt.Errorf("receipt format version %d is not supported (this sworn reads version %d); upgrade sworn", head.Version, Version)
-	}
-	if err := attest.UnmarshalCBOR(data, p); err != nil {
+	if err := attest.UnmarshalCBOR(data, p); err != nil || p.Version != Version {
+		// Say first when the payload is of another version, rather than
+		// that it has unknown fields.
+		var head struct {
+			Version uint `cbor:"1,keyasint"`
+		}
+		if _, perr := peekMode.UnmarshalFirst(data, &head); perr == nil && head.Version != Version {
+			return fmt.Errorf("receipt format version %d is not supported (this sworn reads version %d); upgrade sworn", head.Version, Version)
+		}
 		return fmt.Errorf("receipt payload is malformed: %v", err)
 	}
 	if enc, err := attest.MarshalCBOR(p); err != nil || !bytes.Equal(enc, data) {

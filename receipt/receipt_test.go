@@ -324,7 +324,7 @@ func TestStrictParse(t *testing.T) {
 	if long[1] != 0x01 || long[2] != 0x01 {
 		t.Fatalf("payload does not start with key 1, version 1: %x", long[:3])
 	}
-	long = append(append([]byte{long[0], 0x01, 0x18, 0x01}, long[3:]...))
+	long = append([]byte{long[0], 0x01, 0x18, 0x01}, long[3:]...)
 
 	for _, c := range []struct {
 		name    string
