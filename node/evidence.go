@@ -73,9 +73,9 @@ type SNPPlatform struct {
 	Collateral nvgpu.Collateral
 	// Policy is the node's policy (GPU CC-mode checks and the gate).
 	Policy *policy.Policy
-	// CRL is AMD's CRL for the chip's product, stapled to the report
-	// (fetch it with snp.FetchCRL at start).
-	CRL []byte
+	// CRLs are AMD's CRLs (DER) for the chip's product, stapled to the
+	// report (snp.FetchCRL fetches one).
+	CRLs [][]byte
 }
 
 // Name implements Platform.
@@ -96,9 +96,7 @@ func (p *SNPPlatform) Bundle(ctx context.Context, r EvidenceRequest) (*attest.Bu
 	if err != nil {
 		return nil, fmt.Errorf("SEV-SNP report: %v", err)
 	}
-	if p.CRL != nil {
-		ev.CRLs = append(ev.CRLs, p.CRL)
-	}
+	ev.CRLs = append(ev.CRLs, p.CRLs...)
 	body, err := ev.Marshal()
 	if err != nil {
 		return nil, err

@@ -21,11 +21,6 @@ import (
 	"github.com/sworn-dev/sworn/wire/bhttp"
 )
 
-// ReceiptTrailer is the BHTTP trailer field of an answer that carries its
-// receipt: the COSE_Sign1 bytes, base64url without padding. It travels
-// inside the encrypted response, so only the client sees it.
-const ReceiptTrailer = "sworn-receipt"
-
 // AllowedPaths are the engine API paths a request may name; any other is
 // an encrypted 404.
 var AllowedPaths = []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"}
@@ -522,7 +517,7 @@ func (n *Node) receiptTrailer(ex *exchange, status int, respDigest [32]byte, tok
 		n.log.Error("receipt not signed", "req", ex.id, "err", err)
 		return nil
 	}
-	return bhttp.Fields{{Name: ReceiptTrailer, Value: base64.RawURLEncoding.EncodeToString(sig)}}
+	return bhttp.Fields{{Name: receipt.Trailer, Value: base64.RawURLEncoding.EncodeToString(sig)}}
 }
 
 func jsonHeader() bhttp.Fields {

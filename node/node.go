@@ -234,31 +234,10 @@ func (n *Node) selfAppraise(ctx context.Context, b *attest.Bundle, nonce []byte,
 	case r.Verdict == attest.Affirming:
 		return nil
 	case r.Verdict == attest.Warning && n.cfg.AllowWarning:
-		n.log.Warn("self-appraisal is a warning; serving because the node allows it", "why", firstProblem(r))
+		n.log.Warn("self-appraisal is a warning; serving because the node allows it", "why", r.FirstProblem())
 		return nil
 	}
-	return fmt.Errorf("self-appraisal is %s: %s", r.Verdict, firstProblem(r))
-}
-
-// firstProblem names the first failed (or else warned or skipped) step.
-func firstProblem(r *attest.Result) string {
-	for _, st := range []attest.Status{attest.Fail, attest.Warn, attest.Skip} {
-		for _, name := range r.DeviceNames() {
-			for _, s := range r.Devices[name].Steps {
-				if s.Status == st && !(st == attest.Skip && s.Optional) {
-					return fmt.Sprintf("%s %s: %s", name, s.ID, s.Detail)
-				}
-			}
-		}
-		for _, sec := range r.Sections() {
-			for _, s := range sec.Steps {
-				if s.Status == st && !(st == attest.Skip && s.Optional) {
-					return fmt.Sprintf("%s: %s", s.ID, s.Detail)
-				}
-			}
-		}
-	}
-	return "no step passed"
+	return fmt.Errorf("self-appraisal is %s: %s", r.Verdict, r.FirstProblem())
 }
 
 // Run rotates the epoch before each one ends, until ctx is done.

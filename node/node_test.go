@@ -192,7 +192,7 @@ func post(t testing.TB, nodeURL, mt string, body, req []byte, open func(io.Reade
 		a.err = err
 		return a
 	}
-	if v := tr.Get(ReceiptTrailer); v != "" {
+	if v := tr.Get(receipt.Trailer); v != "" {
 		a.receipt, _ = base64.RawURLEncoding.DecodeString(v)
 	}
 	return a
