@@ -226,6 +226,8 @@ func (b *body) Read(p []byte) (int, error) {
 			b.resp.receipt, _ = base64.RawURLEncoding.DecodeString(v)
 		}
 		b.resp.done = true
+		// Read the HTTP body to its end, so the connection is reused.
+		io.Copy(io.Discard, io.LimitReader(b.raw, 64<<10))
 	}
 	return n, err
 }
