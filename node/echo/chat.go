@@ -65,7 +65,7 @@ func decodeChat(body []byte) (chatInput, *apiError) {
 	for i, m := range req.Messages {
 		if !chatRoles[m.Role] {
 			return chatInput{}, badRequest(fmt.Sprintf("messages[%d].role", i), "invalid_value",
-				"messages[%d].role is %q; it must be one of system, developer, user, assistant, tool", i, m.Role)
+				"messages[%d].role is %q; it must be one of system, developer, user, assistant, tool, function", i, m.Role)
 		}
 		text, err := messageText(i, m.Content)
 		if err != nil {

@@ -549,6 +549,30 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestDefaults(t *testing.T) {
+	h := echo.New(echo.Options{TokensPerSecond: -5, MaxBody: -1, MaxTokens: -1})
+	msg := func(size int) string {
+		return `{"messages":[{"role":"user","content":"` + strings.Repeat("a ", size/2) + `"}]}`
+	}
+	if rec := do(t, h, "POST", "/v1/chat/completions", msg(echo.DefaultMaxBody-100)); rec.Code != 200 {
+		t.Errorf("a body under DefaultMaxBody: %d", rec.Code)
+	} else {
+		var c chatCompletion
+		decode(t, rec.Body.Bytes(), &c)
+		if c.Usage.CompletionTokens != echo.DefaultMaxTokens || c.Choices[0].FinishReason != "length" || c.Created == fixedNow().Unix() {
+			t.Errorf("defaults: usage %+v finish %q created %d", c.Usage, c.Choices[0].FinishReason, c.Created)
+		}
+	}
+	if rec := do(t, h, "POST", "/v1/chat/completions", msg(echo.DefaultMaxBody)); rec.Code != 413 {
+		t.Errorf("a body over DefaultMaxBody: %d", rec.Code)
+	}
+	start := time.Now()
+	do(t, h, "POST", "/v1/chat/completions", longPrompt(50, true))
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a negative TokensPerSecond paces: %v", d)
+	}
+}
+
 func TestMaxTokensOption(t *testing.T) {
 	h := newEngine(echo.Options{MaxTokens: 3})
 	rec := do(t, h, "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"a b c"}],"max_tokens":100}`)
@@ -615,7 +639,7 @@ func TestCancel(t *testing.T) {
 	for _, tps := range []float64{0.25, 0} {
 		done := make(chan struct{})
 		var tokens atomic.Int64
-		h := newEngine(echo.Options{TokensPerSecond: tps})
+		h := newEngine(echo.Options{TokensPerSecond: tps, MaxTokens: 1 << 20})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer close(done)
 			h.ServeHTTP(&countingWriter{ResponseWriter: w, n: &tokens}, r)
@@ -627,7 +651,7 @@ func TestCancel(t *testing.T) {
 		if tps == 0 {
 			n = 200000
 		}
-		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(strings.Replace(longPrompt(n, true), `"model":"m"`, `"max_tokens":1000000`, 1)))
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(longPrompt(n, true)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -744,16 +768,34 @@ func (d *discard) Write(p []byte) (int, error) { d.n += int64(len(p)); return le
 func (d *discard) WriteHeader(int)             {}
 func (d *discard) Flush()                      {}
 
-// BenchmarkStream256 streams a 256-token chat answer, unpaced; it reports
-// tokens/s.
+// BenchmarkStream256 streams a 256-token chat answer, unpaced, straight
+// through the handler and over a loopback HTTP connection; it reports tokens/s.
 func BenchmarkStream256(b *testing.B) {
 	h := echo.New(echo.Options{})
 	body := longPrompt(256, true)
-	b.ReportAllocs()
-	for b.Loop() {
-		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
-		d := &discard{h: http.Header{}}
-		h.ServeHTTP(d, req)
-	}
-	b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tokens/s")
+	b.Run("handler", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+			h.ServeHTTP(&discard{h: http.Header{}}, req)
+		}
+		b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+	b.Run("loopback", func(b *testing.B) {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			events, err := readSSE(resp.Body)
+			resp.Body.Close()
+			if err != nil || len(events) != 256+3 {
+				b.Fatalf("%d events, %v", len(events), err)
+			}
+		}
+		b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
 }
