@@ -165,11 +165,11 @@ func TestChatWire(t *testing.T) {
 	id = idOf("chatcmpl-echo-", body)
 	rec = do(t, newEngine(echo.Options{}), "POST", "/v1/chat/completions", body)
 	head := `{"id":"` + id + `","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":`
-	want = "data: " + head + `[{"index":0,"delta":{"role":"assistant"},"logprobs":null,"finish_reason":null}]}` + "\n\n"
+	want = "data: " + head + `[{"index":0,"delta":{"role":"assistant"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n"
 	for _, tok := range []string{"echo", ":", " ", "hi"} {
-		want += "data: " + head + `[{"index":0,"delta":{"content":"` + tok + `"},"logprobs":null,"finish_reason":null}]}` + "\n\n"
+		want += "data: " + head + `[{"index":0,"delta":{"content":"` + tok + `"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n"
 	}
-	want += "data: " + head + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n"
+	want += "data: " + head + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}` + "\n\n"
 	want += "data: " + head + `[],"usage":{"prompt_tokens":1,"completion_tokens":4,"total_tokens":5}}` + "\n\n"
 	want += "data: [DONE]\n\n"
 	if rec.Body.String() != want {
@@ -177,6 +177,11 @@ func TestChatWire(t *testing.T) {
 	}
 	if ct := rec.Header().Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("Content-Type %q", ct)
+	}
+	// Without include_usage no chunk has a usage field.
+	rec = do(t, newEngine(echo.Options{}), "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"stream":true}`)
+	if strings.Contains(rec.Body.String(), `"usage"`) || !strings.HasSuffix(rec.Body.String(), "data: [DONE]\n\n") {
+		t.Errorf("stream without include_usage:\n%s", rec.Body)
 	}
 }
 
