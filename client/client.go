@@ -53,6 +53,17 @@ type Node struct {
 	Suite wire.Suite
 }
 
+// StatusError is a node's refusal before decryption (docs/node.md): 422
+// means the node no longer holds the key (it rotated).
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("the node refused the request (%d %s): %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
 // ErrNotVerified is returned (wrapped) when a node's bundle does not pass.
 var ErrNotVerified = errors.New("the node's evidence does not pass the policy")
 
@@ -192,7 +203,7 @@ func (c *Client) Do(ctx context.Context, n *Node, req *http.Request) (*Response,
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		return nil, fmt.Errorf("the node refused the request (%s): %s", resp.Status, firstLine(msg))
+		return nil, &StatusError{Status: resp.StatusCode, Message: firstLine(msg)}
 	}
 	br, err := bhttp.NewReader(w.OpenResponse(resp.Body), &bhttp.Options{Strict: true})
 	if err != nil {
