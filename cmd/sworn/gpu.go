@@ -15,6 +15,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	nvmlbackend "github.com/sworn-dev/sworn/attest/nvgpu/nvml"
+	"golang.org/x/crypto/ocsp"
 )
 
 // newVerifyGPUCmd is `sworn verify gpu`.
@@ -44,11 +45,11 @@ verdict is at best a warning.`,
 				return err
 			}
 			rep, err := nvgpu.DecodeReportInput(data)
-			if err != nil {
-				return usageErr("--report %s: %v", reportPath, err)
+			if err == nil {
+				_, err = nvgpu.ParseReport(rep)
 			}
-			if _, err := nvgpu.ParseReport(rep); err != nil {
-				return usageErr("--report %s: %v", reportPath, err)
+			if err != nil {
+				return inputErr("--report", reportPath, data, "an NVIDIA GPU attestation report, hex text or raw bytes", err)
 			}
 			chainPEM, err := readInput("--certs", certsPath)
 			if err != nil {
@@ -56,7 +57,7 @@ verdict is at best a warning.`,
 			}
 			certs, err := nvgpu.ParseCertChain(chainPEM)
 			if err != nil {
-				return usageErr("--certs %s: %v", certsPath, err)
+				return inputErr("--certs", certsPath, chainPEM, "the device certificate chain, PEM, leaf first", err)
 			}
 			ev := &nvgpu.Evidence{Report: rep}
 			for _, c := range certs {
@@ -69,7 +70,7 @@ verdict is at best a warning.`,
 				}
 				x, err := nvgpu.DecodeRIMInput(d)
 				if err != nil {
-					return usageErr("--rim %s: %v", p, err)
+					return inputErr("--rim", p, d, "a RIM: its XML (swidtag) or the RIM service's JSON answer", err)
 				}
 				ev.RIMs = append(ev.RIMs, x)
 			}
@@ -77,6 +78,9 @@ verdict is at best a warning.`,
 				d, err := readInput("--ocsp", p)
 				if err != nil {
 					return err
+				}
+				if _, err := ocsp.ParseResponse(d, nil); err != nil {
+					return inputErr("--ocsp", p, d, "a DER OCSP response", err)
 				}
 				ev.OCSP = append(ev.OCSP, d)
 			}

@@ -37,20 +37,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
 	}
+	// Messages may quote what was typed or read: Clean keeps control bytes
+	// off the terminal, hideInternals keeps decoder internals out.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "sworn: %s\n", safetext.Clean(ee.err.Error()))
+			fmt.Fprintf(stderr, "sworn: %s\n", safetext.Clean(hideInternals(ee.err.Error())))
 		}
 		return ee.code
 	}
-	// cobra's own errors: unknown flag, wrong argument count. Messages may
-	// quote what was typed: Clean keeps control bytes off the terminal.
-	fmt.Fprintf(stderr, "sworn: %s\n", safetext.Clean(err.Error()))
+	// cobra's own errors: unknown flag, wrong argument count. They name
+	// neither the command nor what it takes, so add both.
+	fmt.Fprintf(stderr, "sworn: %s: %s\nusage: %s\n", cmd.CommandPath(), safetext.Clean(err.Error()), cmd.UseLine())
 	return exitUsage
 }
 

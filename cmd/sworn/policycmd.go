@@ -46,7 +46,7 @@ func policyCmd() *cobra.Command {
 				return usageErr("%s exists; pass --force to overwrite it", out)
 			}
 			if err := writeFileAtomic(out, data, 0o644); err != nil {
-				return usageErr("%v", err)
+				return usageErr("--out: %v", err)
 			}
 			return nil
 		},

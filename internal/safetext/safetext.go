@@ -10,7 +10,7 @@ import (
 )
 
 // MaxExcerpt is how many bytes of an input Quote shows at most.
-const MaxExcerpt = 32
+const MaxExcerpt = 24
 
 // Quote renders at most MaxExcerpt bytes of untrusted input as a
 // double-quoted excerpt of printable ASCII: other bytes, quotes and
