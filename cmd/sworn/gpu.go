@@ -115,7 +115,7 @@ verdict is at best a warning.`,
 	f.StringVar(&certsPath, "certs", "", "device certificate chain `FILE` (PEM, leaf first)")
 	f.StringArrayVar(&rimPaths, "rim", nil, "driver or VBIOS RIM `FILE` (XML or RIM service JSON); repeat for both")
 	f.StringArrayVar(&ocspPaths, "ocsp", nil, "stapled OCSP response `FILE` (DER); repeat")
-	f.StringVar(&nonceHex, "nonce", "", "expected requester nonce (64 hex digits)")
+	f.StringVar(&nonceHex, "nonce", "", "expected requester nonce: `HEX`, 64 digits")
 	f.StringVar(&device, "device", "gpu0", "device `NAME` to report the result under")
 	return cmd
 }
@@ -182,7 +182,7 @@ func newGPUProbeCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&nonceHex, "nonce", "", "also ask each GPU for a report answering this nonce (64 hex digits)")
+	cmd.Flags().StringVar(&nonceHex, "nonce", "", "also ask each GPU for a report answering this nonce: `HEX`, 64 digits")
 	cmd.Flags().StringVar(&out, "out", "", "save each GPU's chain (PEM) and report (hex) in `DIR`")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -302,7 +302,7 @@ func newGPURIMsFetchCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&ids, "id", nil, "RIM `ID` to fetch; repeat")
 	cmd.Flags().StringVar(&out, "out", "", "write RIMs into `DIR`")
 	cmd.Flags().StringVar(&url, "url", nvgpu.DefaultRIMServiceURL, "RIM service base `URL`")
-	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "per-request timeout")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "per-request timeout (a `DURATION` such as 10s)")
 	return cmd
 }
 

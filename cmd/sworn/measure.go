@@ -123,6 +123,6 @@ func newMeasureEventlogCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&bank, "bank", "sha256", "PCR bank to replay (sha1, sha256, sha384, sha512)")
+	cmd.Flags().StringVar(&bank, "bank", "sha256", "PCR `BANK` to replay: sha1, sha256, sha384 or sha512")
 	return cmd
 }
