@@ -194,7 +194,7 @@ func appraisePolicy(kinds []string, env *Env, single bool, release *Section) *Se
 			}
 			why := "require lists it"
 			if !slices.Contains(p.Require, k) {
-				why = fmt.Sprintf("the policy configures a %s section; add \"optional: true\" to it to accept bundles without", k)
+				why = fmt.Sprintf("the policy has a %s: section; add \"optional: true\" to it to accept bundles without", k)
 			}
 			s.Add("policy.require."+k, Fail, "the policy requires %s evidence (%s); the bundle has none", k, why)
 		}
@@ -212,7 +212,7 @@ func appraisePolicy(kinds []string, env *Env, single bool, release *Section) *Se
 				s.Add("policy.nvgpu.count", Pass, "%s", why)
 				env.Ledger.Verify("nvgpu.count", fmt.Sprintf("The node has the %d GPU(s) the policy expects, each appraised.", gpus))
 			} else {
-				s.Add("policy.nvgpu.count", Fail, "%s: a GPU's evidence may have been left out", why)
+				s.Add("policy.nvgpu.count", Fail, "%s: a GPU's evidence was left out, or the node is not the machine shape the policy expects", why)
 			}
 		} else if release == nil || release.Claims[ClaimGPUCount] == nil {
 			env.Ledger.Assume("nvgpu.count", "The number of GPUs is not attested: neither the policy (nvgpu.count) nor the release names it, so a node could leave a GPU's evidence out.")

@@ -281,8 +281,8 @@ func (p *Policy) Requires(kind string) bool {
 	if slices.Contains(p.Require, kind) {
 		return true
 	}
-	if kind == "nvgpu" && p.NVGPU.Count != nil && *p.NVGPU.Count == 0 {
-		return false // "count: 0" configures the absence of GPUs
+	if kind == "nvgpu" && (p.NVGPU.Count != nil && *p.NVGPU.Count == 0 || p.NVGPU.MinCount != nil && *p.NVGPU.MinCount == 0) {
+		return false // "count: 0" or "min_count: 0": no GPU needs to be present
 	}
 	return p.Configured(kind) && !p.Optional(kind)
 }

@@ -191,9 +191,13 @@ const ReleaseID = "sworn-sim-node"
 // ReleaseRecord returns the unsigned release record of the simulated node
 // software, valid for a year from created: the SEV-SNP launch measurement,
 // the UKI (Authenticode, SHA-384) and its PCR 11, the node binary, and the
-// simulated GPUs' driver and VBIOS. Publish it with `sworn release publish`
-// and staple the proof with Options.Release.
-func ReleaseRecord(version string, created time.Time) (*tlog.Record, error) {
+// machine shape's number of GPUs with, when there are any, the simulated
+// GPUs' driver and VBIOS. Publish it with `sworn release publish` and
+// staple the proof with Options.Release.
+func ReleaseRecord(version string, created time.Time, gpus int) (*tlog.Record, error) {
+	if gpus < 0 || gpus > MaxGPUs {
+		return nil, fmt.Errorf("sim: %d GPUs; a simulated node has 0 to %d", gpus, MaxGPUs)
+	}
 	ref, err := Reference()
 	if err != nil {
 		return nil, err
@@ -210,8 +214,12 @@ func ReleaseRecord(version string, created time.Time) (*tlog.Record, error) {
 			},
 			TEE:  tlog.TEE{SNPMeasurements: []tlog.HexBytes{snp.SimMeasurement[:]}},
 			PCRs: []tlog.PCR{{Bank: "sha384", Index: 11, Digest: ref.PCR11[tpm.SHA384]}},
-			GPU:  tlog.GPU{DriverVersions: []string{nvgpu.SimDriverVersion}, VBIOSVersions: []string{nvgpu.SimVBIOSVersion}},
+			GPU:  tlog.GPU{Count: &gpus},
 		},
+	}
+	if gpus > 0 {
+		r.Release.GPU.DriverVersions = []string{nvgpu.SimDriverVersion}
+		r.Release.GPU.VBIOSVersions = []string{nvgpu.SimVBIOSVersion}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: release record: %v", err)

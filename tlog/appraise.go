@@ -30,6 +30,8 @@ type Claims struct {
 	Components map[string]string
 	// Containers maps a container name to its image digest.
 	Containers map[string]string
+	// GPUs is the number of GPU devices appraised.
+	GPUs int
 	// GPUDrivers and GPUVBIOS are each GPU's driver and VBIOS versions.
 	GPUDrivers, GPUVBIOS []string
 	// Models are the digests of the models the node serves.
@@ -93,6 +95,7 @@ func ClaimsFromDevices(devs map[string]*attest.Section) *Claims {
 		case attest.KindTPM:
 			tpmClaims(c, n, s)
 		case attest.KindNVGPU:
+			c.GPUs++
 			if v, ok := s.Claims[attest.ClaimGPUDriverVersion].(string); ok {
 				c.GPUDrivers = append(c.GPUDrivers, v)
 			} else {
@@ -226,10 +229,13 @@ func (v *Verifier) Appraise(s *attest.Section, proofBytes []byte, at time.Time, 
 			names = append(names, c.Witness+" at "+c.Time.Format(time.RFC3339))
 		}
 		s.Add(StepWitnesses, attest.Pass, "%d of %d pinned witnesses cosigned (quorum %d): %s", n, len(v.witnesses), v.quorum, strings.Join(names, ", "))
-		ledger.Verify("release.witnesses", fmt.Sprintf("%d independent witnesses saw the same log history (quorum %d).", n, v.quorum))
+		ledger.Verify("release.witnesses", fmt.Sprintf("%d independent %s saw the same log history (quorum %d).", n, plural(n, "witness", "witnesses"), v.quorum))
 		ledger.Assume("release.witness-collusion", fmt.Sprintf("Fewer than %d of the pinned witnesses collude with the log operator.", v.quorum))
 	}
 
+	if r.GPU.Count != nil {
+		s.Claims[attest.ClaimGPUCount] = *r.GPU.Count
+	}
 	if claims == nil {
 		s.AddOptional(StepMatch, attest.Skip, "no node claims to compare: only the release proof was verified")
 	} else if ok, detail := match(r, claims); ok {
@@ -239,10 +245,10 @@ func (v *Verifier) Appraise(s *attest.Section, proofBytes []byte, at time.Time, 
 		s.Add(StepMatch, attest.Fail, "%s", detail)
 	}
 
-	v.appraiseRevocation(s, rec, at, ledger, opts.Revocations)
+	v.appraiseRevocation(s, rec, cp.Size, at, ledger, opts.Revocations)
 }
 
-func (v *Verifier) appraiseRevocation(s *attest.Section, rec *Record, at time.Time, ledger *attest.Ledger, stapled [][]byte) {
+func (v *Verifier) appraiseRevocation(s *attest.Section, rec *Record, size uint64, at time.Time, ledger *attest.Ledger, stapled [][]byte) {
 	r := rec.Release
 	if at.After(r.NotAfter) {
 		s.Add(StepRevocation, attest.Fail, "release %s expired at %s (appraised at %s)", r.Key(), r.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
@@ -280,12 +286,20 @@ func (v *Verifier) appraiseRevocation(s *attest.Section, rec *Record, at time.Ti
 		s.Add(StepRevocation, attest.Warn, "release %s is not expired, but some stapled revocation proofs do not verify: %s", r.Key(), strings.Join(bad, "; "))
 		return
 	}
-	s.Add(StepRevocation, attest.Pass, "release %s is valid until %s and not revoked by the policy or by any of %d stapled revocation(s)", r.Key(), r.NotAfter.UTC().Format(time.RFC3339), len(stapled))
-	ledger.Assume("release.revocation-freshness", "Revocations logged after the stapled checkpoint are not known offline; sworn monitor shows them.")
+	s.Add(StepRevocation, attest.Pass, "release %s is valid until %s and not revoked by the policy or by any of %d revocation proof(s) given", r.Key(), r.NotAfter.UTC().Format(time.RFC3339), len(stapled))
+	switch {
+	case v.maxAge > 0:
+		ledger.Assume("release.revocation-freshness", fmt.Sprintf("Revocations logged after checkpoint %d are not known offline; the policy's max_checkpoint_age (%s) bounds how old its cosignatures may be, and sworn monitor shows later revocations.", size, v.maxAge))
+	case len(stapled) == 0:
+		ledger.Assume("release.revocation-unchecked", fmt.Sprintf("Revocations after checkpoint %d are not checked: no revocation proof was given and the policy sets no log.max_checkpoint_age, so a revoked release keeps verifying with an old proof.", size))
+	default:
+		ledger.Assume("release.revocation-freshness", fmt.Sprintf("Revocations logged after checkpoint %d and after the given revocation proofs are not known offline; sworn monitor shows them.", size))
+	}
 }
 
 // match compares a node's claims with a release and reports whether every
-// measured claim is allowed, with a sentence saying what was compared.
+// measured claim is allowed and every value the release pins was measured,
+// with a sentence saying what was compared.
 func match(r *Release, c *Claims) (bool, string) {
 	var checked []string
 	bad := slices.Clone(c.conflicts)
@@ -301,22 +315,26 @@ func match(r *Release, c *Claims) (bool, string) {
 			bad = append(bad, fmt.Sprintf("TDX MRTD %x and RTMRs match no register set of the release", c.TDX.MRTD))
 		}
 	}
-	if c.PCRs != nil {
-		for _, want := range r.PCRs {
-			checked = append(checked, fmt.Sprintf("PCR %s:%d", want.Bank, want.Index))
-			found := false
-			for _, p := range c.PCRs { // every TPM's value must match
-				if p.Bank != want.Bank || p.Index != want.Index {
-					continue
-				}
-				found = true
-				if !bytes.Equal(p.Digest, want.Digest) {
-					bad = append(bad, fmt.Sprintf("PCR %s:%d is %x; the release expects %x", want.Bank, want.Index, p.Digest, want.Digest))
-				}
+	if c.SNPMeasurement == nil && c.TDX == nil && (len(r.TEE.SNPMeasurements) > 0 || len(r.TEE.TDX) > 0) {
+		bad = append(bad, "the release pins the CPU TEE's launch measurement, but the node has no CPU TEE claim")
+	}
+	for _, want := range r.PCRs {
+		checked = append(checked, fmt.Sprintf("PCR %s:%d", want.Bank, want.Index))
+		found := false
+		for _, p := range c.PCRs { // every TPM's value must match
+			if p.Bank != want.Bank || p.Index != want.Index {
+				continue
 			}
-			if !found {
-				bad = append(bad, fmt.Sprintf("PCR %s:%d is not among the node's quoted PCRs", want.Bank, want.Index))
+			found = true
+			if !bytes.Equal(p.Digest, want.Digest) {
+				bad = append(bad, fmt.Sprintf("PCR %s:%d is %x; the release expects %x", want.Bank, want.Index, p.Digest, want.Digest))
 			}
+		}
+		switch {
+		case c.PCRs == nil:
+			bad = append(bad, fmt.Sprintf("the release pins PCR %s:%d, but the node has no TPM claims", want.Bank, want.Index))
+		case !found:
+			bad = append(bad, fmt.Sprintf("PCR %s:%d is not among the node's quoted PCRs", want.Bank, want.Index))
 		}
 	}
 	for _, set := range []struct {
@@ -333,6 +351,19 @@ func match(r *Release, c *Claims) (bool, string) {
 				bad = append(bad, fmt.Sprintf("%s %s is %s; the release has %s", set.what, name, set.got[name], set.allow[i].Digest))
 			}
 		}
+		for _, pin := range set.allow {
+			if _, ok := set.got[pin.Name]; !ok {
+				bad = append(bad, fmt.Sprintf("the release pins %s %s (%s), but no evidence of the node measured it", set.what, pin.Name, pin.Digest))
+			}
+		}
+	}
+	if n := r.GPU.Count; n != nil {
+		checked = append(checked, "GPU count")
+		if c.GPUs != *n {
+			bad = append(bad, fmt.Sprintf("the release's machine shape has %d GPU(s); the node's evidence has %d", *n, c.GPUs))
+		}
+	} else if c.GPUs == 0 && (len(r.GPU.DriverVersions) > 0 || len(r.GPU.VBIOSVersions) > 0) {
+		bad = append(bad, "the release names GPU driver or VBIOS versions, but the node's evidence has no GPU")
 	}
 	for _, l := range []struct {
 		what  string
@@ -359,6 +390,13 @@ func match(r *Release, c *Claims) (bool, string) {
 		return false, fmt.Sprintf("no node claim could be compared with release %s: the evidence measured nothing the release speaks of", r.Key())
 	}
 	return true, fmt.Sprintf("node matches release %s: %s", r.Key(), strings.Join(checked, ", "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func tdxMatch(t TDX, c *TDXClaims) bool {

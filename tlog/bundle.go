@@ -14,16 +14,21 @@ import (
 // BundleVerifier appraises the release proof stapled to an evidence bundle:
 // it implements attest.ReleaseVerifier. It compares the release with the
 // claims of the devices appraised before it, under the policy's log section.
-type BundleVerifier struct{}
+type BundleVerifier struct {
+	// Revocations are proofs of revocation records from the log (sworn
+	// release revoke, or the log's entries that sworn monitor saw); one that
+	// revokes the bundle's release makes it contraindicated.
+	Revocations [][]byte
+}
 
 // VerifyRelease returns the release section of a bundle's appraisal.
-func (BundleVerifier) VerifyRelease(_ context.Context, proof []byte, env *attest.Env) *attest.Section {
+func (bv BundleVerifier) VerifyRelease(_ context.Context, proof []byte, env *attest.Env) *attest.Section {
 	if proof == nil {
 		s := &attest.Section{Kind: "release"}
 		s.Add(StepInclusion, attest.Fail, "the bundle staples no release proof, but the policy pins a release log: the node's software cannot be shown to be a published release")
 		return s
 	}
-	s := AppraiseRelease(proof, env.Policy.Log, env.At, ClaimsFromDevices(env.Devices), env.Ledger, nil)
+	s := AppraiseRelease(proof, env.Policy.Log, env.At, ClaimsFromDevices(env.Devices), env.Ledger, &AppraiseOptions{Revocations: bv.Revocations})
 	checkEpoch(s, proof, env)
 	s.Finish()
 	return s

@@ -114,8 +114,12 @@ type PCR struct {
 	Digest HexBytes `json:"digest"`
 }
 
-// GPU lists allowed NVIDIA driver and VBIOS versions.
+// GPU lists allowed NVIDIA driver and VBIOS versions, and how many GPUs
+// the release's machine shape has.
 type GPU struct {
+	// Count is the number of GPUs a node of this release has: a bundle
+	// with another number of GPU entries does not match. Nil: not named.
+	Count          *int     `json:"count,omitempty"`
 	DriverVersions []string `json:"driver_versions,omitempty"`
 	VBIOSVersions  []string `json:"vbios_versions,omitempty"`
 }
@@ -606,6 +610,9 @@ func (r *Release) validate() error {
 			return fmt.Errorf("pcrs[%d].digest is %d bytes; a %s PCR is %d", i, len(p.Digest), p.Bank, want)
 		}
 	}
+	if c := r.GPU.Count; c != nil && (*c < 0 || *c > MaxGPUs) {
+		return fmt.Errorf("gpu.count is %d; it must be 0 to %d", *c, MaxGPUs)
+	}
 	for _, v := range append(slices.Clone(r.GPU.DriverVersions), r.GPU.VBIOSVersions...) {
 		if err := checkToken("gpu version", v); err != nil {
 			return err
@@ -619,10 +626,14 @@ func (r *Release) validate() error {
 	return nil
 }
 
+// MaxGPUs bounds a release's GPU count.
+const MaxGPUs = 64
+
 // Template returns an example release record, unsigned, valid at now.
 func Template(now time.Time) *Record {
 	now = now.UTC().Truncate(time.Second)
 	d := func(s string) string { return "sha256:" + strings.Repeat(s, 64) }
+	eight := 8
 	m := make(HexBytes, 48)
 	for i := range m {
 		m[i] = 0xa5
@@ -635,14 +646,13 @@ func Template(now time.Time) *Record {
 			Version:  "1.0.0",
 			Created:  now,
 			NotAfter: now.AddDate(0, 6, 0),
-			Components: []Component{
-				{"firmware", d("1")}, {"kernel", d("2")}, {"initrd", d("3")},
-				{"cmdline", d("4")}, {"uki", d("5")}, {"node", d("6")},
-			},
-			Containers: []Component{{"vllm", d("7")}},
+			// Only what a node's evidence measures: every pinned value must
+			// be matched by a claim (the UKI from the TPM event log, the
+			// node binary from PCR 15).
+			Components: []Component{{"uki", d("5")}, {"node", d("6")}},
 			TEE:        TEE{SNPMeasurements: []HexBytes{m}},
 			PCRs:       []PCR{{Bank: "sha256", Index: 4, Digest: make(HexBytes, 32)}},
-			GPU:        GPU{DriverVersions: []string{"570.133.20"}, VBIOSVersions: []string{"96.00.9f.00.04"}},
+			GPU:        GPU{Count: &eight, DriverVersions: []string{"570.133.20"}, VBIOSVersions: []string{"96.00.9f.00.04"}},
 			Models:     []Component{{"llama-3.1-8b-instruct", d("8")}},
 			Provenance: &Provenance{URI: "https://example.com/provenance/sworn-node-1.0.0.sigstore.json", Digest: d("9")},
 		},

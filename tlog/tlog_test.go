@@ -138,8 +138,12 @@ func (f *fixture) goodProof(t testing.TB) []byte {
 
 func (f *fixture) claims() *Claims {
 	r := f.releaseRec.Release
-	return &Claims{SNPMeasurement: r.TEE.SNPMeasurements[0], Components: map[string]string{"uki": r.Components[4].Digest},
-		GPUDrivers: []string{r.GPU.DriverVersions[0]}, Models: []string{r.Models[0].Digest}}
+	c := &Claims{SNPMeasurement: r.TEE.SNPMeasurements[0], Components: map[string]string{"uki": r.Components[0].Digest, "node": r.Components[1].Digest},
+		PCRs: r.PCRs, Models: []string{r.Models[0].Digest}, GPUs: *r.GPU.Count}
+	for range c.GPUs {
+		c.GPUDrivers = append(c.GPUDrivers, r.GPU.DriverVersions[0])
+	}
+	return c
 }
 
 func TestAppraiseReleaseOK(t *testing.T) {
@@ -341,8 +345,8 @@ func TestRecordStrict(t *testing.T) {
 		{"trailing data", string(leaf) + "{}"},
 		{"wrong schema", strings.Replace(string(leaf), Schema, "sworn.dev/record/v2", 1)},
 		{"uppercase hex", strings.Replace(string(leaf), "a5a5", "A5A5", 1)},
-		{"bad digest", strings.Replace(string(leaf), "sha256:1111", "sha256:111", 1)},
-		{"unknown component", strings.Replace(string(leaf), `"firmware"`, `"bootrom"`, 1)},
+		{"bad digest", strings.Replace(string(leaf), "sha256:5555", "sha256:555", 1)},
+		{"unknown component", strings.Replace(string(leaf), `"uki"`, `"bootrom"`, 1)},
 		{"too large", `{"schema":"` + strings.Repeat("x", MaxRecordSize) + `"}`},
 		{"deep", strings.Repeat("[", 100)},
 	}

@@ -194,12 +194,8 @@ the number of witnesses given.`,
 				return usageErr("verify release: %s: %v", args[0], err)
 			}
 			opts := &tlog.AppraiseOptions{}
-			for _, rp := range revocations {
-				b, err := readInput("revocation proof", rp)
-				if err != nil {
-					return err
-				}
-				opts.Revocations = append(opts.Revocations, b)
+			if opts.Revocations, err = readRevocations(revocations); err != nil {
+				return err
 			}
 			if state != "" {
 				if opts.State, err = tlog.OpenState(state); err != nil {

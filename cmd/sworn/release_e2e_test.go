@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/attesttest"
 )
 
 // TestSimReleaseEndToEnd publishes the simulated node software to a real
@@ -33,7 +35,7 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	logURL, _ := daemon(t, "log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK+".key",
 		"--publishers", pubs, "--witness-policy", wpol)
 
-	rec, code := swornBinary(t, "sim", "record")
+	rec, code := swornBinary(t, "sim", "record", "--gpus", "1")
 	if code != 0 {
 		t.Fatal(rec)
 	}
@@ -50,7 +52,7 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if out, code := swornBinary(t, "sim", "boot", "--out", bare); code != 0 {
 		t.Fatalf("sim boot: %s", out)
 	}
-	base, code := swornBinary(t, "policy", "init", "--simulated")
+	base, code := swornBinary(t, "policy", "init", "--simulated", "--gpus", "1")
 	if code != 0 {
 		t.Fatal(base)
 	}
@@ -81,9 +83,39 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.revocation") {
 		t.Fatalf("revoked release: exit %d\n%s", code, out)
 	}
+	// The vTPM's evidence left out, under a policy that lets TPM evidence
+	// be optional: the release still pins PCR 11 and the UKI, which no
+	// claim then matches.
+	noTPM := attesttest.Edit(t, []byte(mustRead(t, bundle)), func(b *attest.Bundle) *attest.Bundle { return attesttest.Drop(b, "tpm0") })
+	optTPM := write("opt-tpm.yaml", strings.NewReplacer("\ntpm:\n", "\ntpm:\n  optional: true\n", "require: [snp, tpm", "require: [snp").Replace(base)+logSection)
+	out, code = swornBinary(t, "verify", "bundle", write("no-tpm.bundle", string(noTPM)), "--policy", optTPM)
+	if code != 1 || !strings.Contains(out, "✘ release.match") || !strings.Contains(out, "pins PCR sha384:11") {
+		t.Fatalf("release pins without TPM claims: exit %d\n%s", code, out)
+	}
+
+	// A revocation published after the node booted: the node's old proof
+	// still verifies on its own, but not with the log's revocation given.
+	rev := fmt.Sprintf(`{"schema": "sworn.dev/record/v1", "type": "revocation", "revocation": {"release_id": "sworn-sim-node", "version": "1.0.0", "reason": "CVE-2026-0001", "created": %q}}`, time.Now().UTC().Format(time.RFC3339))
+	revProof := filepath.Join(dir, "revocation.tlog-proof")
+	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", write("revocation.json", rev), "--out", revProof); code != 0 {
+		t.Fatalf("publish revocation: %s", out)
+	}
+	out, code = swornBinary(t, "verify", "bundle", bundle, "--policy", pol, "--revocation", revProof)
+	if code != 1 || !strings.Contains(out, "✘ release.revocation") || !strings.Contains(out, "CVE-2026-0001") {
+		t.Fatalf("revoked in the log, --revocation given: exit %d\n%s", code, out)
+	}
+	if out, code := swornBinary(t, "verify", "bundle", bundle, "--policy", pol, "--revocation", bundle); code != 2 || !strings.Contains(out, "--revocation") {
+		t.Fatalf("a bundle given as --revocation: exit %d\n%s", code, out)
+	}
+	// Without it, and without max_checkpoint_age, the ledger says what is
+	// not checked.
+	if out, _ := swornBinary(t, "verify", "bundle", bundle, "--policy", pol); !strings.Contains(out, "revocation-unchecked") {
+		t.Errorf("the ledger does not say that later revocations are unchecked:\n%s", out)
+	}
+
 	// A later release's proof swapped into the bundle: its checkpoint is not
 	// the one the node bound in its epoch.
-	rec2, _ := swornBinary(t, "sim", "record", "--version", "1.0.1")
+	rec2, _ := swornBinary(t, "sim", "record", "--gpus", "1", "--version", "1.0.1")
 	proof2 := filepath.Join(dir, "sim2.tlog-proof")
 	if out, code := swornBinary(t, "release", "publish", "--log", logURL, "--key", pubK+".key", write("sim2.json", rec2), "--out", proof2); code != 0 {
 		t.Fatalf("publish: %s", out)
@@ -107,4 +139,13 @@ func TestSimReleaseEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "✘ release.inclusion") || !strings.Contains(out, "staples no release proof") {
 		t.Fatalf("bundle without a release proof: exit %d\n%s", code, out)
 	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -78,8 +78,9 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 	boot.Flags().BoolVar(&noTPM, "no-tpm", false, "leave the vTPM out (the SEV-SNP report then carries the binding itself)")
 	boot.Flags().StringVar(&nonce, "nonce", "", "answer this client nonce (challenge mode) instead of a 24h epoch, as `HEX`")
 	var version, recAt string
+	var recGPUs int
 	record := &cobra.Command{
-		Use:   "record [--version V] [--at RFC3339]",
+		Use:   "record [--version V] [--gpus N] [--at RFC3339]",
 		Short: "Print the release record of the simulated node software (unsigned), to publish",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,7 +88,10 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 			if err != nil {
 				return err
 			}
-			r, err := sim.ReleaseRecord(version, t)
+			if recGPUs < 0 || recGPUs > sim.MaxGPUs {
+				return usageErr("--gpus is %d; it must be 0 to %d", recGPUs, sim.MaxGPUs)
+			}
+			r, err := sim.ReleaseRecord(version, t, recGPUs)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -100,6 +104,7 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 		},
 	}
 	record.Flags().StringVar(&version, "version", "1.0.0", "the release `V`ersion")
+	record.Flags().IntVar(&recGPUs, "gpus", 0, "the machine shape's number of GPUs, `N` (as sim boot --gpus)")
 	record.Flags().StringVar(&recAt, "at", "", "the record's creation time (`RFC3339`, default now)")
 	cmd.AddCommand(boot, record)
 	return cmd

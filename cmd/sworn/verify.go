@@ -96,12 +96,13 @@ the reason, and keep the verdict at best "warning".`,
 func verifyBundleCmd() *cobra.Command {
 	var f verifyFlags
 	var nonce string
+	var revocations []string
 	cmd := &cobra.Command{
-		Use:   "bundle FILE --policy FILE [--nonce HEX] [--at RFC3339] [--json]",
+		Use:   "bundle FILE --policy FILE [--nonce HEX] [--revocation FILE]... [--at RFC3339] [--json]",
 		Short: "Verify a node's evidence bundle under a policy",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := appraiseBundleFile(args[0], f.policy, f.at, nonce, cmd.Flags().Changed("nonce"))
+			r, err := appraiseBundleFile(args[0], f.policy, f.at, nonce, cmd.Flags().Changed("nonce"), revocations)
 			if err != nil {
 				return err
 			}
@@ -109,12 +110,13 @@ func verifyBundleCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&nonce, "nonce", "", "the nonce the bundle must answer (challenge mode), as `HEX`")
+	cmd.Flags().StringArrayVar(&revocations, "revocation", nil, "a revocation proof `FILE` from the release log (sworn release revoke); repeatable")
 	f.register(cmd)
 	return cmd
 }
 
 // appraiseBundleFile reads a bundle and a policy and appraises the bundle.
-func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce bool) (*attest.Result, error) {
+func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce bool, revocationPaths []string) (*attest.Result, error) {
 	if policyPath == "" {
 		return nil, usageErr("--policy is required (write a starter with: sworn policy init)")
 	}
@@ -135,6 +137,10 @@ func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce boo
 			return nil, usageErr("--nonce is empty")
 		}
 	}
+	revocations, err := readRevocations(revocationPaths)
+	if err != nil {
+		return nil, err
+	}
 	data, err := readInput("bundle", path)
 	if err != nil {
 		return nil, err
@@ -146,7 +152,7 @@ func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce boo
 		}
 		return nil, usageErr("bundle %s: %v", path, err)
 	}
-	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers(), Release: tlog.BundleVerifier{}}), nil
+	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers(), Release: tlog.BundleVerifier{Revocations: revocations}}), nil
 }
 
 func explainCmd() *cobra.Command {
@@ -156,7 +162,7 @@ func explainCmd() *cobra.Command {
 		Short: "Explain a bundle's chain of trust, layer by layer, and what is still assumed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := appraiseBundleFile(args[0], policyPath, at, "", false)
+			r, err := appraiseBundleFile(args[0], policyPath, at, "", false, nil)
 			if err != nil {
 				return err
 			}
@@ -183,4 +189,21 @@ func readPEMorDER(flag, path string, parse func([]byte) ([][]byte, error)) ([][]
 		return nil, usageErr("%s %s: %v", flag, path, err)
 	}
 	return ders, nil
+}
+
+// readRevocations reads the --revocation proof files; each must be a
+// tlog-proof (whether it proves a revocation is the appraisal's to say).
+func readRevocations(paths []string) ([][]byte, error) {
+	var out [][]byte
+	for _, p := range paths {
+		b, err := readInput("--revocation", p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tlog.ParseProof(b); err != nil {
+			return nil, usageErr("--revocation %s: %v (give the .tlog-proof that sworn release revoke wrote)", p, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
