@@ -104,19 +104,32 @@ func (f *verifyFlags) load() (time.Time, *policy.Policy, error) {
 
 // report prints a result (JSON or text) and turns its verdict into the exit status.
 func report(w io.Writer, r *attest.Result, asJSON bool) error {
+	var err error
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else if err := r.WriteText(w); err != nil {
+		err = printJSON(w, r)
+	} else {
+		err = r.WriteText(w)
+	}
+	if err != nil {
 		return err
 	}
+	return verdictExit(r)
+}
+
+// verdictExit turns a printed result's verdict into the exit status: nil
+// (0) when affirming, errNotVerified (1) otherwise.
+func verdictExit(r *attest.Result) error {
 	if r.Verdict != attest.Affirming {
 		return errNotVerified
 	}
 	return nil
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // writeFileAtomic writes data to path through a fresh temporary file that

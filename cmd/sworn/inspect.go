@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -42,9 +41,7 @@ replayed per bank to the PCR values it implies.`,
 			if err != nil {
 				return usageErr("%s: %v", args[0], err)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(v)
+			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
 }
