@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/internal/pemblocks"
 )
 
 // newVerifyTPMCmd is `sworn verify tpm`: a TPM quote in tpm2-tools' formats
@@ -82,17 +82,8 @@ a policy's tpm.pinned_aks.`,
 				if err != nil {
 					return err
 				}
-				ev.AKCerts = nil
-				for {
-					var blk *pem.Block
-					blk, data = pem.Decode(data)
-					if blk == nil {
-						break
-					}
-					ev.AKCerts = append(ev.AKCerts, blk.Bytes)
-				}
-				if len(ev.AKCerts) == 0 {
-					return usageErr("--ak-certs %s holds no PEM certificate", akCerts)
+				if ev.AKCerts, err = pemblocks.Decode(data, "CERTIFICATE", tpm.MaxCerts); err != nil {
+					return inputErr("--ak-certs", akCerts, data, "the AK's certificate chain, PEM, leaf first", err)
 				}
 			}
 			// Bad input exits 2, before any appraisal.
