@@ -3,14 +3,14 @@ GO       ?= go
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build test check unit fuzz bench clean
+.PHONY: build test check unit interop fuzz bench clean
 
 ## build: the sworn binary, in bin/sworn
 build:
 	$(GO) build -o bin/sworn ./cmd/sworn
 
 ## test: what CI runs — static checks, every test, and a brief run of every fuzz target
-test: check unit
+test: check unit interop
 	$(MAKE) fuzz FUZZTIME=2s
 
 ## check: gofmt and go vet
@@ -21,6 +21,11 @@ check:
 ## unit: every test
 unit:
 	$(GO) test -count=1 ./...
+
+## interop: the wire package against an independent OHTTP implementation
+## (openpcc/ohttp), in a module of its own so the main module does not need it
+interop:
+	cd wire/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## fuzz: every fuzz target for FUZZTIME each (default 10s)
 fuzz:

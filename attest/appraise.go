@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 // Verifier appraises one kind of evidence: it parses an entry's body,
@@ -134,7 +135,12 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 
 func appraiseBundle(b *Bundle, opts Options, env *Env) *Section {
 	s := &Section{}
-	s.Add("bundle.keys", Pass, "request key (HPKE KEM 0x%04x) and Ed25519 receipt key are well formed; every piece of evidence must carry their binding", b.Keys.RequestKEM)
+	cs, _ := b.Keys.Configs() // Validate parsed them
+	var names []string
+	for _, c := range cs {
+		names = append(names, fmt.Sprintf("key %d %s", c.ID, wire.KEMName(c.KEM)))
+	}
+	s.Add("bundle.keys", Pass, "request keys (%s) and Ed25519 receipt key are well formed; every piece of evidence must carry their binding", strings.Join(names, ", "))
 	f := b.Freshness
 	switch {
 	case f.Nonce != nil && opts.Nonce != nil:

@@ -4,25 +4,25 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/sha512"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 func testBundle(t testing.TB) *Bundle {
 	t.Helper()
-	k, err := hpke.MLKEM768X25519().DeriveKeyPair(bytes.Repeat([]byte{1}, 32))
+	k, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	return &Bundle{
 		Version:   BundleVersion,
-		Keys:      NodeKeys{RequestKEM: k.KEM().ID(), RequestKey: k.PublicKey().Bytes(), ReceiptKey: rk.Public().(ed25519.PublicKey)},
+		Keys:      NodeKeys{RequestKeys: wire.MarshalKeyConfigs([]wire.KeyConfig{k.Config()}), ReceiptKey: rk.Public().(ed25519.PublicKey)},
 		Freshness: Freshness{Nonce: bytes.Repeat([]byte{3}, 32)},
 		Evidence:  []Entry{{Kind: KindSNP, Device: "cpu0", Body: []byte{0xa0}}},
 	}
@@ -36,14 +36,14 @@ func TestBindingDefinition(t *testing.T) {
 	}
 }
 
-// TestBindingOfBundle checks the whole construction on a bundle: the KEM
-// id frames the request key, and the freshness carries its mode's label.
+// TestBindingOfBundle checks the whole construction on a bundle: the
+// whole key configuration list, the receipt key, and the freshness with
+// its mode's label.
 func TestBindingOfBundle(t *testing.T) {
 	b := testBundle(t)
 	var in []byte
 	in = append(in, "sworn-binding-v1"...)
-	in = append(in, byte(b.Keys.RequestKEM>>8), byte(b.Keys.RequestKEM))
-	in = append(in, b.Keys.RequestKey...)
+	in = append(in, b.Keys.RequestKeys...)
 	in = append(in, b.Keys.ReceiptKey...)
 	in = append(in, "sworn-nonce-v1"...)
 	in = append(in, b.Freshness.Nonce...)
@@ -129,8 +129,9 @@ func TestBundleErrors(t *testing.T) {
 		{"no evidence", mutate(func(b *Bundle) { b.Evidence = nil }), "no evidence"},
 		{"short nonce", mutate(func(b *Bundle) { b.Freshness.Nonce = []byte{1} }), "nonce is 1 bytes"},
 		{"bad receipt key", mutate(func(b *Bundle) { b.Keys.ReceiptKey = []byte{1} }), "receipt key"},
-		{"bad request key", mutate(func(b *Bundle) { b.Keys.RequestKey = b.Keys.RequestKey[1:] }), "request key"},
-		{"unknown KEM", mutate(func(b *Bundle) { b.Keys.RequestKEM = 0x7777 }), "unsupported HPKE KEM"},
+		{"bad request keys", mutate(func(b *Bundle) { b.Keys.RequestKeys = b.Keys.RequestKeys[1:] }), "request keys"},
+		{"no request keys", mutate(func(b *Bundle) { b.Keys.RequestKeys = nil }), "request keys"},
+		{"unknown KEM", mutate(func(b *Bundle) { b.Keys.RequestKeys[3] = 0x77 }), "KEM 0x777a is not supported"},
 		{"device named for another kind", mutate(func(b *Bundle) { b.Evidence[0].Device = "gpu0" }), "snp devices are named cpu0"},
 		{"not deterministic CBOR", nonCanonical(good), "deterministic CBOR"},
 	} {

@@ -17,12 +17,13 @@ const bindingLabel = "sworn-binding-v1"
 // Binding is the value that every piece of evidence of a node carries, so
 // that no piece can be spliced in from another machine or another boot:
 //
-//	SHA-512("sworn-binding-v1" ‖ requestKey ‖ receiptKey ‖ freshness)
+//	SHA-512("sworn-binding-v1" ‖ requestKeys ‖ receiptKey ‖ freshness)
 //
-// requestKey is the node's HPKE public key with its KEM: the KEM id
-// (big-endian uint16) followed by the key as RFC 9180 SerializePublicKey
-// writes it (see [NodeKeys.RequestKeyBytes]); receiptKey its raw 32-byte
-// Ed25519 public key; and freshness the output of [Freshness.Bytes], which
+// requestKeys is the node's whole OHTTP key configuration list
+// (application/ohttp-keys, RFC 9458 §3.2: each configuration with its key
+// id, KEM, public key and suites; see [NodeKeys.RequestKeys]); receiptKey
+// its raw 32-byte Ed25519 public key; and freshness the output of
+// [Freshness.Bytes], which
 // starts with a label naming its mode, so a nonce can never be read as an
 // epoch or the other way round.
 type Binding [BindingSize]byte

@@ -3,9 +3,7 @@ package attest
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
@@ -14,6 +12,8 @@ import (
 	"unicode"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/sworn-dev/sworn/wire"
 )
 
 // BundleVersion is the only bundle format version this package reads and writes.
@@ -66,13 +66,14 @@ type Bundle struct {
 
 // NodeKeys are the public halves of a node's per-boot keys.
 type NodeKeys struct {
-	// RequestKEM is the HPKE KEM identifier of RequestKey (0x647a for
-	// ML-KEM-768+X25519).
-	RequestKEM uint16 `cbor:"1,keyasint"`
-	// RequestKey is the HPKE public key clients encrypt requests to.
-	RequestKey []byte `cbor:"2,keyasint"`
 	// ReceiptKey is the Ed25519 public key that signs receipts.
 	ReceiptKey []byte `cbor:"3,keyasint"`
+	// RequestKeys is the node's whole OHTTP key configuration list, as
+	// served at /.well-known/ohttp-keys (application/ohttp-keys, RFC 9458
+	// §3.2): every key the node decrypts requests with (by default an
+	// X-Wing hybrid key and a classical X25519 key), so that the binding
+	// attests each of them.
+	RequestKeys []byte `cbor:"4,keyasint"`
 }
 
 // Entry is one piece of evidence: its kind, the device it describes
@@ -85,15 +86,11 @@ type Entry struct {
 
 // Binding returns the binding of the bundle's keys and freshness.
 func (b *Bundle) Binding() Binding {
-	return ComputeBinding(b.Keys.RequestKeyBytes(), b.Keys.ReceiptKey, b.Freshness.Bytes())
+	return ComputeBinding(b.Keys.RequestKeys, b.Keys.ReceiptKey, b.Freshness.Bytes())
 }
 
-// RequestKeyBytes returns the request key as it enters the binding: the
-// KEM id (big-endian uint16) followed by the serialized public key, so the
-// binding also commits to the KEM.
-func (k NodeKeys) RequestKeyBytes() []byte {
-	return append(binary.BigEndian.AppendUint16(nil, k.RequestKEM), k.RequestKey...)
-}
+// Configs decodes the request key configuration list.
+func (k NodeKeys) Configs() ([]wire.KeyConfig, error) { return wire.ParseKeyConfigs(k.RequestKeys) }
 
 // Digest returns SHA-256 of the bundle's encoding.
 func (b *Bundle) Digest() ([32]byte, error) {
@@ -242,12 +239,8 @@ func (b *Bundle) Validate() error {
 
 // Validate checks that the keys are well-formed public keys.
 func (k NodeKeys) Validate() error {
-	kem, err := hpke.NewKEM(k.RequestKEM)
-	if err != nil {
-		return fmt.Errorf("request key: unsupported HPKE KEM 0x%04x", k.RequestKEM)
-	}
-	if _, err := kem.NewPublicKey(k.RequestKey); err != nil {
-		return fmt.Errorf("request key is not a valid HPKE public key for KEM 0x%04x: %v", k.RequestKEM, err)
+	if _, err := k.Configs(); err != nil {
+		return fmt.Errorf("request keys: %v", err)
 	}
 	if len(k.ReceiptKey) != ed25519.PublicKeySize {
 		return fmt.Errorf("receipt key is %d bytes, want a %d-byte Ed25519 public key", len(k.ReceiptKey), ed25519.PublicKeySize)

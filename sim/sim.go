@@ -9,7 +9,6 @@ package sim
 
 import (
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
 	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 // DefaultEpoch is the validity of a passport-mode bundle.
@@ -48,6 +48,10 @@ type Options struct {
 	// Release, when set, is stapled to the bundle: the proof that the
 	// simulated node software is a published release (see ReleaseRecord).
 	Release []byte
+	// Keys, when set, are the node's own public keys (a node that made its
+	// keys in memory): the evidence binds them, and the returned Node holds
+	// no private keys. Otherwise Boot derives the keys from Seed.
+	Keys *attest.NodeKeys
 }
 
 // MaxGPUs bounds Options.GPUs.
@@ -56,13 +60,11 @@ const MaxGPUs = 16
 // Node is a simulated node after boot: its bundle, and the private keys a
 // real node would hold in memory only.
 type Node struct {
-	Bundle     *attest.Bundle
-	RequestKey hpke.PrivateKey
-	ReceiptKey ed25519.PrivateKey
+	Bundle *attest.Bundle
+	// RequestKeys are the OHTTP request keys: key 1 X-Wing, key 2 X25519.
+	RequestKeys []*wire.PrivateKey
+	ReceiptKey  ed25519.PrivateKey
 }
-
-// RequestKEM is the HPKE KEM of node request keys: ML-KEM-768 + X25519.
-var RequestKEM = hpke.MLKEM768X25519()
 
 // Boot simulates a node's boot: it derives the node's keys from the seed,
 // binds them to the freshness, and collects evidence from the simulated
@@ -83,19 +85,26 @@ func Boot(o Options) (*Node, error) {
 		h.Write(binary.BigEndian.AppendUint64(nil, o.Seed))
 		return h.Sum(nil)
 	}
-	reqKey, err := RequestKEM.DeriveKeyPair(seed("request"))
-	if err != nil {
-		return nil, fmt.Errorf("sim: request key: %v", err)
-	}
-	rcptKey := ed25519.NewKeyFromSeed(seed("receipt"))
-
-	b := &attest.Bundle{
-		Version: attest.BundleVersion,
-		Keys: attest.NodeKeys{
-			RequestKEM: RequestKEM.ID(),
-			RequestKey: reqKey.PublicKey().Bytes(),
-			ReceiptKey: rcptKey.Public().(ed25519.PublicKey),
-		},
+	var reqKeys []*wire.PrivateKey
+	var rcptKey ed25519.PrivateKey
+	b := &attest.Bundle{Version: attest.BundleVersion}
+	if o.Keys != nil {
+		b.Keys = *o.Keys
+	} else {
+		pq, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, seed("request x-wing"))
+		if err != nil {
+			return nil, fmt.Errorf("sim: request key: %v", err)
+		}
+		classical, err := wire.NewPrivateKey(2, wire.KEMX25519, wire.DefaultSuites, seed("request x25519"))
+		if err != nil {
+			return nil, fmt.Errorf("sim: request key: %v", err)
+		}
+		reqKeys = []*wire.PrivateKey{pq, classical}
+		rcptKey = ed25519.NewKeyFromSeed(seed("receipt"))
+		b.Keys = attest.NodeKeys{
+			RequestKeys: wire.MarshalKeyConfigs([]wire.KeyConfig{pq.Config(), classical.Config()}),
+			ReceiptKey:  rcptKey.Public().(ed25519.PublicKey),
+		}
 	}
 	if o.Nonce != nil {
 		b.Freshness.Nonce = o.Nonce
@@ -123,6 +132,7 @@ func Boot(o Options) (*Node, error) {
 	chip := snp.NewSimChip(o.Seed, snp.SimTCB)
 	var ev *snp.Evidence
 	var vtpmEntry *attest.Entry
+	var err error
 	if o.NoTPM {
 		var rd [64]byte
 		copy(rd[:], binding[:])
@@ -155,7 +165,7 @@ func Boot(o Options) (*Node, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
-	return &Node{Bundle: b, RequestKey: reqKey, ReceiptKey: rcptKey}, nil
+	return &Node{Bundle: b, RequestKeys: reqKeys, ReceiptKey: rcptKey}, nil
 }
 
 // simVTPM boots the simulated vTPM and returns its entry with the SEV-SNP

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
@@ -20,54 +21,124 @@ import (
 // and returns the proof the log answers with, after checking that it is a
 // well-formed proof of exactly that record. When the log already holds
 // exactly this record (a retry after an answer was lost), it builds the
-// proof from the log's tiles instead. hc nil means http.DefaultClient. The
-// caller should verify the proof with a Verifier.
-func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (*Proof, error) {
-	if hc == nil {
-		hc = http.DefaultClient
+// proof from the log's tiles instead. hc nil means a plain client; every
+// answer is read only up to its format's size (BoundedClient). The
+// caller should verify the proof with a Verifier. already reports that the
+// log held the record before this call: the proof is then on the newest
+// published checkpoint, which the log answers with only once it meets the
+// log's witness policy.
+//
+// A log that cannot be reached or answers 502, 503 or 504 (restarting,
+// overloaded, witnesses slow) is retried with backoff from 250ms doubling
+// to 5s, at most 10 attempts and until ctx is done. Retrying is safe: an
+// append that was logged although its answer was lost is answered 409
+// with its index on the retry, and its proof is rebuilt from the tiles.
+func Publish(ctx context.Context, hc *http.Client, logURL string, leaf []byte) (p *Proof, already bool, err error) {
+	hc = BoundedClient(hc)
+	u, perr := url.Parse(logURL)
+	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, false, fmt.Errorf("log URL %q must be an http:// or https:// URL", logURL)
 	}
-	u, err := url.Parse(logURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("log URL %q must be an http:// or https:// URL", logURL)
+	delay := retryFirst
+	var last error
+	for attempt := 1; ; attempt++ {
+		p, already, err := publishOnce(ctx, hc, u, leaf)
+		var te *transientError
+		if err != nil && last != nil && ctx.Err() != nil {
+			// Out of time during a retry: the previous answer says why.
+			return nil, false, fmt.Errorf("%v (gave up after %d attempts: %v)", last, attempt, ctx.Err())
+		}
+		if err == nil || !errors.As(err, &te) {
+			return p, already, err
+		}
+		last = err
+		if attempt == retryAttempts {
+			return nil, false, fmt.Errorf("%v (gave up after %d attempts)", err, attempt)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, fmt.Errorf("%v (gave up after %d attempts: %v)", err, attempt, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, retryMax)
 	}
+}
+
+// Publish's retries.
+const (
+	retryFirst    = 250 * time.Millisecond
+	retryMax      = 5 * time.Second
+	retryAttempts = 10
+)
+
+// transientError is a failure that a retry of the same append may not
+// meet: the log unreachable, restarting or busy.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+func transient(format string, args ...any) error {
+	return &transientError{fmt.Errorf(format, args...)}
+}
+
+func publishOnce(ctx context.Context, hc *http.Client, u *url.URL, leaf []byte) (*Proof, bool, error) {
+	logURL := u.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.JoinPath("add").String(), bytes.NewReader(leaf))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("append to log %s: %v", logURL, err)
+		if ctx.Err() != nil {
+			return nil, false, fmt.Errorf("append to log %s: %v", logURL, err)
+		}
+		return nil, false, transient("append to log %s: %v", logURL, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxProofSize+1))
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("append to log %s: reading the answer: %v", logURL, err)
+		var tooLarge *ResponseTooLargeError
+		if errors.As(err, &tooLarge) || ctx.Err() != nil {
+			return nil, false, fmt.Errorf("append to log %s: reading the answer: %v", logURL, err)
+		}
+		return nil, false, transient("append to log %s: reading the answer: %v", logURL, err)
 	}
 	if resp.StatusCode == http.StatusConflict && resp.Header.Get(EntryIndexHeader) != "" {
 		// The log already holds exactly this record (an earlier attempt
 		// was sequenced but not answered): build its proof from the tiles.
 		idx, err := strconv.ParseUint(resp.Header.Get(EntryIndexHeader), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("log %s answered 409 with a bad %s header", logURL, EntryIndexHeader)
+			return nil, false, fmt.Errorf("log %s answered 409 with a bad %s header", logURL, EntryIndexHeader)
 		}
-		return proofFromTiles(ctx, hc, u, leaf, idx)
+		p, err := proofFromTiles(ctx, hc, u, leaf, idx)
+		return p, err == nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := strings.TrimSpace(string(body))
 		if len(msg) > 512 {
 			msg = msg[:512]
 		}
-		return nil, fmt.Errorf("log %s refused the record: %s: %s", logURL, resp.Status, msg)
+		err := fmt.Errorf("log %s refused the record: %s: %s", logURL, resp.Status, msg)
+		switch {
+		case resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout,
+			// Another request is appending this record right now.
+			resp.StatusCode == http.StatusConflict && resp.Header.Get("Retry-After") != "":
+			return nil, false, &transientError{err}
+		}
+		return nil, false, err
 	}
 	p, err := ParseProof(body)
 	if err != nil {
-		return nil, fmt.Errorf("log %s answered with a bad proof: %v", logURL, err)
+		return nil, false, fmt.Errorf("log %s answered with a bad proof: %v", logURL, err)
 	}
 	if !bytes.Equal(p.Record, leaf) {
-		return nil, fmt.Errorf("log %s answered with a proof for a different record", logURL)
+		return nil, false, fmt.Errorf("log %s answered with a proof for a different record", logURL)
 	}
-	return p, nil
+	return p, false, nil
 }
 
 // EntryIndexHeader names, in a 409 answer to an append, the index of the
@@ -92,15 +163,12 @@ func proofFromTiles(ctx context.Context, hc *http.Client, u *url.URL, leaf []byt
 	if err != nil {
 		return nil, fmt.Errorf("log %s holds the record as entry %d, but its checkpoint cannot be read: %v", u, index, err)
 	}
-	if len(cpRaw) > maxCheckpointSize {
-		return nil, fmt.Errorf("log %s served a %d-byte checkpoint", u, len(cpRaw))
-	}
 	size, err := CheckpointSize(cpRaw)
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %v", u, err)
 	}
 	if index >= size {
-		return nil, fmt.Errorf("log %s holds the record as entry %d, but its published checkpoint (size %d) does not cover it yet; retry later", u, index, size)
+		return nil, transient("log %s holds the record as entry %d, but its published checkpoint (size %d) does not cover it yet", u, index, size)
 	}
 	b, err := client.GetEntryBundle(ctx, f.ReadEntryBundle, index/layout.EntryBundleWidth, size)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // Clone returns a deep copy of b.
 func Clone(b *attest.Bundle) *attest.Bundle {
 	c := *b
-	c.Keys.RequestKey = bytes.Clone(b.Keys.RequestKey)
+	c.Keys.RequestKeys = bytes.Clone(b.Keys.RequestKeys)
 	c.Keys.ReceiptKey = bytes.Clone(b.Keys.ReceiptKey)
 	c.Freshness.Nonce = bytes.Clone(b.Freshness.Nonce)
 	if b.Freshness.Epoch != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/internal/safetext"
 	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 func inspectCmd() *cobra.Command {
@@ -181,9 +182,8 @@ func inspectBundle(b *attest.Bundle) any {
 	out := map[string]any{
 		"version": b.Version,
 		"keys": map[string]any{
-			"request_kem": b.Keys.RequestKEM,
-			"request_key": hex.EncodeToString(b.Keys.RequestKey),
-			"receipt_key": hex.EncodeToString(b.Keys.ReceiptKey),
+			"request_keys": keyConfigsJSON(b.Keys.RequestKeys),
+			"receipt_key":  hex.EncodeToString(b.Keys.ReceiptKey),
 		},
 		"freshness": b.Freshness,
 		"binding":   hex.EncodeToString(binding[:]),
@@ -291,4 +291,21 @@ func friendly(v reflect.Value) any {
 		}
 		return nil
 	}
+}
+
+// keyConfigsJSON renders an application/ohttp-keys list for inspect.
+func keyConfigsJSON(list []byte) any {
+	cs, err := wire.ParseKeyConfigs(list)
+	if err != nil {
+		return map[string]any{"error": err.Error(), "hex": hex.EncodeToString(list)}
+	}
+	var out []map[string]any
+	for _, c := range cs {
+		var suites []string
+		for _, s := range c.Suites {
+			suites = append(suites, s.String())
+		}
+		out = append(out, map[string]any{"key_id": c.ID, "kem": wire.KEMName(c.KEM), "kem_id": c.KEM, "public_key": hex.EncodeToString(c.PublicKey), "suites": suites})
+	}
+	return out
 }

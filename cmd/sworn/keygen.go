@@ -16,8 +16,9 @@ func newKeygenCmd() *cobra.Command {
 		Short: "Make a signing key: PREFIX.key (secret, mode 0600) and PREFIX.pub (verifier key)",
 		Long: `keygen makes an Ed25519 key in signed-note format. For a log, NAME is the
 log's origin (e.g. releases.example.com/log). PREFIX.pub is a signed-note
-verifier key; for a witness it is a cosignature/v1 key. Existing files are
-never overwritten.`,
+verifier key; for a witness it is a cosignature/v1 key. PREFIX.key starts
+with a line naming the kind, and every command that loads a key refuses one
+of the wrong kind. Existing files are never overwritten.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if kind == "" || name == "" || out == "" {
@@ -34,7 +35,7 @@ never overwritten.`,
 			}
 			// Both files are created exclusively: an existing file (or a
 			// link planted in its place) is never overwritten.
-			if err := createExclusive(out+".key", skey+"\n", 0o600); err != nil {
+			if err := createExclusive(out+".key", tlog.KeyFile(tlog.KeyKind(kind), skey), 0o600); err != nil {
 				return usageErr("keygen: %v", err)
 			}
 			if err := createExclusive(out+".pub", vkey+"\n", 0o644); err != nil {

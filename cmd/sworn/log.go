@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/transparency-dev/tessera"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
@@ -64,7 +63,7 @@ hold Tessera's schema (see docs/tlog.md).`,
 			default:
 				return usageErr("log serve: --storage %q is unknown; use posix or mysql", storage)
 			}
-			signer, err := tlog.NewSigner(key)
+			signer, err := tlog.NewSigner(key, tlog.KindLog)
 			if err != nil {
 				return usageErr("log serve: --key: %v", err)
 			}
@@ -84,19 +83,29 @@ hold Tessera's schema (see docs/tlog.md).`,
 				if err != nil {
 					return usageErr("log serve: --witness-policy: %v", err)
 				}
+				if err := tlog.CheckWitnessPolicyKeys(data); err != nil {
+					return usageErr("log serve: --witness-policy %s: %v", witnessPolicy, err)
+				}
 				g, err := tessera.NewWitnessGroupFromPolicy(data)
 				if err != nil {
 					return usageErr("log serve: --witness-policy %s: %v", witnessPolicy, err)
 				}
 				cfg.Witnesses = &g
 			}
+			// Listen before the log directory is touched: a start that
+			// fails leaves nothing behind.
+			ln, err := listenTCP("log serve", listen)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := server.New(ctx, cfg)
 			if err != nil {
 				return failErr("log serve: %v", err)
 			}
-			return serveHTTP(ctx, cmd, listen, s.Handler(), fmt.Sprintf("log %s", s.Origin()), func(c context.Context) error { return s.Close(c) })
+			return serveHTTP(ctx, cmd, ln, s.Handler(), fmt.Sprintf("log %s", s.Origin()), func(c context.Context) error { return s.Close(c) })
 		},
 	}
 	serve.Flags().StringVar(&dir, "dir", "", "storage `DIR` (Tessera POSIX layout)")
@@ -112,13 +121,18 @@ hold Tessera's schema (see docs/tlog.md).`,
 	return cmd
 }
 
-// serveHTTP listens on addr, prints the bound address on stderr, serves h
-// until ctx is done, then shuts down the server and calls closeFn.
-func serveHTTP(ctx context.Context, cmd *cobra.Command, addr string, h http.Handler, what string, closeFn func(context.Context) error) error {
+// listenTCP listens on a --listen address.
+func listenTCP(what, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return usageErr("--listen %s: %v", addr, err)
+		return nil, usageErr("%s: --listen %s: %v (nothing was written)", what, addr, err)
 	}
+	return ln, nil
+}
+
+// serveHTTP prints the bound address of ln on stderr, serves h until ctx
+// is done, then shuts down the server and calls closeFn.
+func serveHTTP(ctx context.Context, cmd *cobra.Command, ln net.Listener, h http.Handler, what string, closeFn func(context.Context) error) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
 	fmt.Fprintf(cmd.ErrOrStderr(), "sworn: %s listening on http://%s\n", what, ln.Addr())
@@ -141,7 +155,7 @@ func serveHTTP(ctx context.Context, cmd *cobra.Command, addr string, h http.Hand
 
 // readVerifierArg reads a verifier key given as a file or literally.
 func readVerifierArg(flag, s string) (string, error) {
-	if _, err := note.NewVerifier(s); err == nil {
+	if tlog.IsVerifierKey(s) {
 		return s, nil
 	}
 	k, err := tlog.ReadKeyFile(s)

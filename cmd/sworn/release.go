@@ -48,7 +48,7 @@ func newReleaseCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("release publish: %s: %v", args[0], err)
 			}
-			signer, err := tlog.NewSigner(key)
+			signer, err := tlog.NewSigner(key, tlog.KindPublisher)
 			if err != nil {
 				return usageErr("release publish: --key: %v", err)
 			}
@@ -61,12 +61,17 @@ func newReleaseCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			p, err := tlog.Publish(ctx, nil, logURL, leaf)
+			p, already, err := tlog.Publish(ctx, nil, logURL, leaf)
 			if err != nil {
 				return failErr("release publish: %v", err)
 			}
 			if err := writeFileAtomic(out, p.Marshal(), 0o644); err != nil {
 				return failErr("release publish: write %s: %v", out, err)
+			}
+			size, _ := tlog.CheckpointSize(p.Checkpoint)
+			if already {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is already in the log at index %d (nothing added); proof on the newest checkpoint that meets the log's witness policy (size %d) written to %s\n", describe(rec), p.Index, size, out)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "published %s as entry %d; proof written to %s\n", describe(rec), p.Index, out)
 			return nil
@@ -75,7 +80,7 @@ func newReleaseCmd() *cobra.Command {
 	publish.Flags().StringVar(&logURL, "log", "", "log `URL`")
 	publish.Flags().StringVar(&key, "key", "", "publisher secret key `FILE`")
 	publish.Flags().StringVar(&out, "out", "", "write the proof to `PROOF`")
-	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long (a `DURATION` such as 2m)")
+	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this `DURATION` (an unreachable or restarting log is retried until then)")
 	cmd.AddCommand(publish)
 
 	var asJSON bool
@@ -164,10 +169,14 @@ the number of witnesses given.`,
 			}
 			for _, w := range witnesses {
 				k := strings.TrimSpace(w)
-				if _, err := tlog.ParseWitnessVerifier(k); err != nil { // not a literal key: a file
+				if !tlog.IsVerifierKey(k) { // not a literal key: a file
+					var err error
 					if k, err = tlog.ReadKeyFile(w); err != nil {
 						return usageErr("--witness: %v", err)
 					}
+				}
+				if _, err := tlog.ParseWitnessVerifier(k); err != nil {
+					return usageErr("--witness: %v", err)
 				}
 				l.Witnesses = append(l.Witnesses, k)
 			}
@@ -175,6 +184,9 @@ the number of witnesses given.`,
 				k, err := readVerifierArg("--publisher", p)
 				if err != nil {
 					return err
+				}
+				if _, err := tlog.ParseVerifier(k); err != nil {
+					return usageErr("--publisher %s: %v", p, err)
 				}
 				l.Publishers = append(l.Publishers, k)
 			}

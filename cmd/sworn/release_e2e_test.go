@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,4 +150,75 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestRepublishAfterWitnessAdded: a release logged while the log had no
+// witness is published again once the log runs with one: release publish
+// says it is already in the log at its index and writes a proof that the
+// witness cosigned. With the witness unreachable it fails with a clear
+// error once --timeout is spent.
+func TestRepublishAfterWitnessAdded(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.rewitness.test")
+	wK := keygen(t, dir, "witness", "w.rewitness.test")
+	pubK := keygen(t, dir, "publisher", "ci.rewitness.test")
+	pub := func(p string) string { b, _ := os.ReadFile(p + ".pub"); return strings.TrimSpace(string(b)) }
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pubs := write("publishers", pub(pubK)+"\n")
+	tmpl, _ := swornBinary(t, "release", "template")
+	rec := write("rec.json", tmpl)
+	logServe := []string{"log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK + ".key", "--publishers", pubs}
+	publish := func(logURL, out string, extra ...string) (string, int) {
+		return swornBinary(t, append([]string{"release", "publish", "--log", logURL, "--key", pubK + ".key", rec, "--out", filepath.Join(dir, out)}, extra...)...)
+	}
+	verify := func(proof string) int {
+		_, code := swornBinary(t, "verify", "release", filepath.Join(dir, proof), "--log-key", logK+".pub", "--witness", wK+".pub", "--quorum", "1")
+		return code
+	}
+	stop := func(p *exec.Cmd) {
+		p.Process.Signal(syscall.SIGTERM)
+		p.Wait()
+	}
+
+	logURL, logProc := daemon(t, logServe...)
+	if out, code := publish(logURL, "first.tlog-proof"); code != 0 || !strings.Contains(out, "published") {
+		t.Fatalf("first publish: exit %d\n%s", code, out)
+	}
+	stop(logProc)
+	if code := verify("first.tlog-proof"); code != 1 {
+		t.Fatalf("an unwitnessed proof verified with quorum 1: exit %d", code)
+	}
+
+	wURL, wProc := daemon(t, "witness", "serve", "--dir", filepath.Join(dir, "w"), "--listen", "127.0.0.1:0", "--key", wK+".key", "--log-key", logK+".pub")
+	wpol := write("witnesses.policy", fmt.Sprintf("witness w %s %s\nquorum w\n", pub(wK), wURL))
+	logURL, logProc = daemon(t, append(logServe, "--witness-policy", wpol)...)
+	out, code := publish(logURL, "again.tlog-proof")
+	if code != 0 || !strings.Contains(out, "already in the log at index 0") {
+		t.Fatalf("republish: exit %d\n%s", code, out)
+	}
+	if code := verify("again.tlog-proof"); code != 0 {
+		t.Fatalf("the republished proof does not meet quorum 1: exit %d", code)
+	}
+	stop(logProc)
+	stop(wProc)
+
+	// A second witness that is down, quorum 2: no checkpoint can meet
+	// the policy, and publish says so when its time is up.
+	w2K := keygen(t, dir, "witness", "w2.rewitness.test")
+	wpol2 := write("witnesses2.policy", fmt.Sprintf("witness w %s %s\nwitness w2 %s http://127.0.0.1:1\ngroup g 2 w w2\nquorum g\n", pub(wK), wURL, pub(w2K)))
+	logURL, _ = daemon(t, append(logServe, "--witness-policy", wpol2)...)
+	start := time.Now()
+	out, code = publish(logURL, "never.tlog-proof", "--timeout", "12s")
+	if code != 1 || !strings.Contains(out, "meets the witness policy") || !strings.Contains(out, "gave up") {
+		t.Fatalf("republish with the quorum unreachable: exit %d\n%s", code, out)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %v with --timeout 12s", d)
+	}
 }

@@ -19,12 +19,16 @@ func simSecrets(t *testing.T, seed uint64) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := n.RequestKey.Bytes()
-	if err != nil {
-		t.Fatal(err)
+	secrets := [][]byte{n.ReceiptKey.Seed()}
+	for _, k := range n.RequestKeys {
+		b, err := k.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, b)
 	}
 	var out []string
-	for _, k := range [][]byte{req, n.ReceiptKey.Seed()} {
+	for _, k := range secrets {
 		out = append(out, hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k))
 	}
 	return out

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/tlog"
 )
@@ -204,7 +209,7 @@ func TestLogCrash(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "publishers"), pubV, 0o644)
 	args := []string{"log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0", "--key", logK + ".key", "--publishers", filepath.Join(dir, "publishers")}
 	logURL, proc := daemon(t, args...)
-	signer, err := tlog.NewSigner(pubK + ".key")
+	signer, err := tlog.NewSigner(pubK+".key", tlog.KindPublisher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +234,7 @@ func TestLogCrash(t *testing.T) {
 				r.Release.Version = fmt.Sprintf("%d.%d", w, i)
 				r.Sign(signer)
 				leaf, _ := r.Canonical()
-				p, err := tlog.Publish(ctx, nil, logURL, leaf)
+				p, _, err := tlog.Publish(ctx, nil, logURL, leaf)
 				if err != nil {
 					return // the log died
 				}
@@ -296,7 +301,7 @@ func TestLogCrash(t *testing.T) {
 	}
 	// After the restart, re-sending an acknowledged record adds nothing:
 	// the log names its entry and the publisher gets that entry's proof.
-	if p, err := tlog.Publish(context.Background(), nil, logURL, acks[0].leaf); err != nil || p.Index != acks[0].index {
+	if p, _, err := tlog.Publish(context.Background(), nil, logURL, acks[0].leaf); err != nil || p.Index != acks[0].index {
 		t.Fatalf("re-sent record after restart: %v", err)
 	}
 }
@@ -316,4 +321,155 @@ func checkpointSize(t *testing.T, logURL string) uint64 {
 	}
 	fmt.Sscan(lines[1], &size)
 	return size
+}
+
+// TestFailedStartLeavesNothing: a log or witness that cannot start (port
+// in use, a bad --listen, a bad key) exits non-zero without creating its
+// directory.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.start.test")
+	wK := keygen(t, dir, "witness", "w.start.test")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for i, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log", "serve", "--listen", busy.Addr().String(), "--key", logK + ".key"}, "--listen"},
+		{[]string{"log", "serve", "--listen", "not-an-address", "--key", logK + ".key"}, "--listen"},
+		{[]string{"log", "serve", "--listen", "127.0.0.1:0", "--key", filepath.Join(dir, "missing.key")}, "--key"},
+		{[]string{"witness", "serve", "--listen", busy.Addr().String(), "--key", wK + ".key", "--log-key", logK + ".pub"}, "--listen"},
+		{[]string{"witness", "serve", "--listen", "not-an-address", "--key", wK + ".key", "--log-key", logK + ".pub"}, "--listen"},
+	} {
+		d := filepath.Join(dir, fmt.Sprint("state", i))
+		out, code := swornBinary(t, append(c.args, "--dir", d)...)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d\n%s", c.args, code, out)
+		}
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: a failed start left %s behind (%v)", c.args, d, err)
+		}
+	}
+}
+
+// TestWrongKeyKind: each command that loads a key refuses one of the
+// wrong kind, naming the kind found and the kind expected.
+func TestWrongKeyKind(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.kind.test")
+	wK := keygen(t, dir, "witness", "w.kind.test")
+	pubK := keygen(t, dir, "publisher", "ci.kind.test")
+	tmpl, _ := swornBinary(t, "release", "template")
+	rec := filepath.Join(dir, "rec.json")
+	os.WriteFile(rec, []byte(tmpl), 0o644)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(data), 0o644)
+		return p
+	}
+	pub := func(p string) string { b, _ := os.ReadFile(p + ".pub"); return strings.TrimSpace(string(b)) }
+	logServe := []string{"log", "serve", "--dir", filepath.Join(dir, "log"), "--listen", "127.0.0.1:0"}
+	witnessServe := []string{"witness", "serve", "--dir", filepath.Join(dir, "w"), "--listen", "127.0.0.1:0"}
+	publish := []string{"release", "publish", "--log", "http://127.0.0.1:1", rec, "--out", filepath.Join(dir, "p")}
+	verify := []string{"verify", "release", filepath.Join(dir, "missing.tlog-proof")}
+	wrongVerifier := "but a log's or publisher's key"
+	wrongWitness := "but a witness's cosignature/v1 key"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(logServe, "--key", wK+".key"), "is a witness key, but a log key is needed"},
+		{append(logServe, "--key", pubK+".key"), "is a publisher key, but a log key is needed"},
+		{append(witnessServe, "--key", logK+".key", "--log-key", logK+".pub"), "is a log key, but a witness key is needed"},
+		{append(witnessServe, "--key", pubK+".key", "--log-key", logK+".pub"), "is a publisher key, but a witness key is needed"},
+		{append(witnessServe, "--key", wK+".key", "--log-key", wK+".pub"), wrongVerifier},
+		{append(publish, "--key", logK+".key"), "is a log key, but a publisher key is needed"},
+		{append(publish, "--key", wK+".key"), "is a witness key, but a publisher key is needed"},
+		{append(logServe, "--key", logK+".key", "--publishers", write("pubs", pub(wK)+"\n")), wrongVerifier},
+		{append(logServe, "--key", logK+".key", "--witness-policy", write("wpol", "witness w "+pub(logK)+" http://127.0.0.1:1\nquorum w\n")), wrongWitness},
+		{append(verify, "--log-key", wK+".pub"), wrongVerifier},
+		{append(verify, "--log-key", logK+".pub", "--witness", logK+".pub"), wrongWitness},
+		{append(verify, "--log-key", logK+".pub", "--witness", pubK+".pub"), wrongWitness},
+		{append(verify, "--log-key", logK+".pub", "--publisher", wK+".pub"), wrongVerifier},
+		// The same keys given literally.
+		{append(witnessServe, "--key", wK+".key", "--log-key", pub(wK)), wrongVerifier},
+		{append(verify, "--log-key", pub(wK)), wrongVerifier},
+		{append(verify, "--log-key", pub(logK), "--witness", pub(logK)), wrongWitness},
+		{append(verify, "--log-key", pub(logK), "--publisher", pub(wK)), wrongVerifier},
+	} {
+		out, code := swornBinary(t, c.args...)
+		if code != 2 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", c.args, code, c.want, out)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "log")); err == nil {
+		t.Error("a log serve refused for its keys created its directory")
+	}
+}
+
+// TestWitnessStateCLI: a witness that has cosigned refuses to start with
+// its state deleted or rolled back; --reset-state starts and says so.
+func TestWitnessStateCLI(t *testing.T) {
+	dir := t.TempDir()
+	logK := keygen(t, dir, "log", "log.state.test")
+	wK := keygen(t, dir, "witness", "w.state.test")
+	wDir := filepath.Join(dir, "w")
+	serve := []string{"witness", "serve", "--dir", wDir, "--listen", "127.0.0.1:0", "--key", wK + ".key", "--log-key", logK + ".pub"}
+	wURL, proc := daemon(t, serve...)
+	logS, err := tlog.NewSigner(logK+".key", tlog.KindLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosign := func(url, body string) {
+		t.Helper()
+		resp, err := http.Post(url+"/add-checkpoint", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("add-checkpoint: %s %s", resp.Status, b)
+		}
+	}
+	leafA := rfc6962.DefaultHasher.HashLeaf([]byte("a"))
+	cp, _ := note.Sign(&note.Note{Text: string(log.Checkpoint{Origin: "log.state.test", Size: 1, Hash: leafA}.Marshal())}, logS)
+	cosign(wURL, "old 0\n\n"+string(cp))
+	proc.Process.Kill()
+	proc.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "w.state.test.cosigned")); err != nil {
+		t.Fatalf("no cosign marker beside the key: %v", err)
+	}
+
+	state := filepath.Join(wDir, "witness-state.json")
+	os.Remove(state)
+	if out, code := swornBinary(t, serve...); code != 1 || !strings.Contains(out, "is missing, but this witness key has cosigned") || !strings.Contains(out, "--reset-state") {
+		t.Fatalf("deleted state: exit %d\n%s", code, out)
+	}
+	os.WriteFile(state, []byte(`{"logs":{}}`), 0o600) // an older state
+	if out, code := swornBinary(t, serve...); code != 1 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("rolled-back state: exit %d\n%s", code, out)
+	}
+
+	cmd := exec.Command(binary(t), append(serve, "--reset-state")...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var seen strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+		seen.WriteString(sc.Text() + "\n")
+	}
+	if !strings.Contains(sc.Text(), "listening on") || !strings.Contains(seen.String(), "WITNESS STATE RESET") {
+		t.Fatalf("--reset-state did not start, saying so:\n%s", seen.String())
+	}
 }

@@ -6,17 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sworn-dev/sworn/appraiser"
 	"github.com/sworn-dev/sworn/attest"
-	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
-	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/tlog"
 )
 
 // verifiers returns a verifier for every evidence kind this build appraises.
-func verifiers() []attest.Verifier {
-	return []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier(), nvgpu.NewVerifier(nvgpu.NewCache(0))}
-}
+func verifiers() []attest.Verifier { return appraiser.New().Verifiers() }
 
 func verifySNPCmd() *cobra.Command {
 	var f verifyFlags
@@ -169,7 +166,7 @@ func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce boo
 		}
 		return nil, usageErr("bundle %s: %v", path, err)
 	}
-	return attest.Appraise(context.Background(), b, attest.Options{At: at, Policy: p, Nonce: nonce, Verifiers: verifiers(), Release: tlog.BundleVerifier{Revocations: revocations}}), nil
+	return appraiser.New().Appraise(context.Background(), b, appraiser.Options{At: at, Policy: p, Nonce: nonce, Revocations: revocations}), nil
 }
 
 func explainCmd() *cobra.Command {

@@ -50,6 +50,8 @@ func New(logURL string, v *tlog.Verifier, dir string, out io.Writer, hc *http.Cl
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	// A hostile log must not exhaust the memory of its monitor.
+	hc = tlog.BoundedClient(hc)
 	f, err := client.NewHTTPFetcher(u, hc)
 	if err != nil {
 		return nil, err

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,18 @@ type testLog struct {
 	leaves   [][]byte
 	// rewrite, when set, changes a response body for a path.
 	rewrite func(path string, body []byte) []byte
+	// endless, when set, picks paths answered with an endless stream.
+	endless func(path string) bool
+}
+
+// streamEndless writes bytes until the client goes away.
+func streamEndless(w http.ResponseWriter) {
+	buf := bytes.Repeat([]byte("A"), 64<<10)
+	for {
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+	}
 }
 
 func newTestLog(t *testing.T) *testLog {
@@ -89,7 +103,13 @@ func newTestLog(t *testing.T) *testLog {
 		resp.Header.Del("Content-Length")
 		return nil
 	}
-	front := httptest.NewServer(proxy)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tl.endless != nil && tl.endless(r.URL.Path) {
+			streamEndless(w)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
 	t.Cleanup(front.Close)
 	tl.url = front.URL + "/"
 	if tl.verifier, err = tlog.NewVerifier(&policy.Log{Origin: "log.monitor.test", Key: logV, Publishers: []string{pubV}}); err != nil {
@@ -181,5 +201,43 @@ func TestMonitorShortBundle(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the monitor loops on a short entry bundle")
+	}
+}
+
+// TestMonitorEndlessAnswers: a log that streams endless bytes for its
+// checkpoint, a hash tile or an entry bundle fails the poll fast with an
+// error naming the URL and the limit, and the monitor's memory stays small.
+func TestMonitorEndlessAnswers(t *testing.T) {
+	for _, c := range []struct {
+		path  string
+		limit int64
+	}{
+		{"/checkpoint", tlog.MaxCheckpointSize},
+		{"/tile/0/", tlog.MaxHashTileSize},
+		{"/tile/entries/", tlog.MaxEntryBundleSize},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			tl := newTestLog(t)
+			tl.endless = func(path string) bool { return strings.HasPrefix(path, c.path) }
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err := tl.poll(t)
+			runtime.ReadMemStats(&after)
+			var tooLarge *tlog.ResponseTooLargeError
+			if !errors.As(err, &tooLarge) && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", c.limit))) {
+				t.Fatalf("endless %s: %v", c.path, err)
+			}
+			if !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), fmt.Sprint(c.limit)) {
+				t.Errorf("the error names neither the URL nor the limit: %v", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(c.limit)+32<<20 {
+				t.Errorf("allocated %d MiB reading an endless %s", alloc>>20, c.path)
+			}
+		})
 	}
 }

@@ -32,7 +32,7 @@ func BenchmarkAppendToPublishableOneWitness(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		t := time.Now()
-		if _, err := tlog.Publish(context.Background(), nil, ls.URL, leaves[i]); err != nil {
+		if _, _, err := tlog.Publish(context.Background(), nil, ls.URL, leaves[i]); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t))

@@ -135,7 +135,7 @@ func TestEndToEnd(t *testing.T) {
 	for i := range 3 {
 		leaf := record(t, k, fmt.Sprintf("1.0.%d", i))
 		leaves = append(leaves, leaf)
-		p, err := tlog.Publish(ctx, nil, ls.URL, leaf)
+		p, _, err := tlog.Publish(ctx, nil, ls.URL, leaf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,14 +153,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb, _ := conflict.Canonical()
-	_, err := tlog.Publish(ctx, nil, ls.URL, cb)
+	_, _, err := tlog.Publish(ctx, nil, ls.URL, cb)
 	if err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "other content") {
 		t.Fatalf("duplicate: %v", err)
 	}
 	// Re-sending exactly a logged record (a retry after a lost answer)
 	// adds nothing and yields that entry's proof, built from the tiles.
-	again, err := tlog.Publish(ctx, nil, ls.URL, leaves[0])
-	if err != nil || again.Index != 0 {
+	again, already, err := tlog.Publish(ctx, nil, ls.URL, leaves[0])
+	if err != nil || again.Index != 0 || !already {
 		t.Fatalf("retry of entry 0: %v %+v", err, again)
 	}
 	if s := tlog.AppraiseRelease(again.Marshal(), k.policy(2), time.Now(), nil, nil, nil); s.Verdict != attest.Affirming {
@@ -172,11 +172,11 @@ func TestEndToEnd(t *testing.T) {
 	os, _ := note.NewSigner(other)
 	r.Sign(os)
 	leaf, _ := r.Canonical()
-	if _, err := tlog.Publish(ctx, nil, ls.URL, leaf); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, _, err := tlog.Publish(ctx, nil, ls.URL, leaf); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("unknown publisher: %v", err)
 	}
 	// Non-canonical records are refused with 400.
-	if _, err := tlog.Publish(ctx, nil, ls.URL, append([]byte(" "), record(t, k, "9")...)); err == nil || !strings.Contains(err.Error(), "400") {
+	if _, _, err := tlog.Publish(ctx, nil, ls.URL, append([]byte(" "), record(t, k, "9")...)); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("bad record: %v", err)
 	}
 	// The read API serves the checkpoint uncached and tiles immutable.
@@ -197,13 +197,13 @@ func TestSplitViewRefused(t *testing.T) {
 	wit, ws := startWitness(t, k, 0, t.TempDir())
 	_, logA := startLog(t, k, t.TempDir(), []string{ws.URL}, 1, k.logS)
 	ctx := context.Background()
-	pa, err := tlog.Publish(ctx, nil, logA.URL, record(t, k, "1.0.0"))
+	pa, _, err := tlog.Publish(ctx, nil, logA.URL, record(t, k, "1.0.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Log B: same key, no witness, different entry.
 	_, logB := startLog(t, k, t.TempDir(), nil, 0, k.logS)
-	pb, err := tlog.Publish(ctx, nil, logB.URL, record(t, k, "6.6.6"))
+	pb, _, err := tlog.Publish(ctx, nil, logB.URL, record(t, k, "6.6.6"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestWitnessRestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := tlog.Publish(ctx, nil, ls.URL, record(t, k, fmt.Sprintf("2.0.%d", i))); err != nil {
+			if _, _, err := tlog.Publish(ctx, nil, ls.URL, record(t, k, fmt.Sprintf("2.0.%d", i))); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -303,7 +303,7 @@ func TestTilesServedOnlyWhenPublished(t *testing.T) {
 	k := newKeys(t, 0)
 	_, ls := startLog(t, k, t.TempDir(), nil, 0, k.logS)
 	for i := range 3 {
-		if _, err := tlog.Publish(context.Background(), nil, ls.URL, record(t, k, fmt.Sprintf("3.0.%d", i))); err != nil {
+		if _, _, err := tlog.Publish(context.Background(), nil, ls.URL, record(t, k, fmt.Sprintf("3.0.%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}

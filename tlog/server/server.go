@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -76,7 +77,8 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// AppendTimeout bounds the wait for a published checkpoint (default 30s).
 	AppendTimeout time.Duration
-	// HTTPClient is used to reach witnesses.
+	// HTTPClient is used to reach witnesses (nil: a plain client); their
+	// answers are bounded in size (tlog.BoundedClient).
 	HTTPClient *http.Client
 	// Logger receives operational messages (never record contents).
 	Logger *slog.Logger
@@ -165,6 +167,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A witness's answer is read only up to a bounded size.
+	cfg.HTTPClient = tlog.BoundedClient(cfg.HTTPClient)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var driver tessera.Driver
 	var lock *dirlock.Lock
@@ -177,6 +181,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// on the same directory could accept a release twice.
 		if err = os.MkdirAll(cfg.Dir, 0o755); err == nil {
 			lock, err = dirlock.Acquire(cfg.Dir)
+		}
+		if err == nil {
+			err = rewitness(cfg)
 		}
 		if err == nil {
 			driver, err = posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: cfg.HTTPClient})
@@ -212,6 +219,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// rewitness makes Tessera republish, through the witnesses, a POSIX log's
+// published checkpoint that does not meet the witness policy (a log
+// restarted with witnesses added): it is marked stale, so that the next
+// publication round has it cosigned at once instead of at the next
+// republish interval (10 min). Records already logged then get a proof on
+// a witnessed checkpoint.
+func rewitness(cfg Config) error {
+	if cfg.Witnesses == nil {
+		return nil
+	}
+	path := filepath.Join(cfg.Dir, layout.CheckpointPath)
+	cp, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Witnesses.Satisfied(cp) {
+		return nil
+	}
+	cfg.Logger.Info("the published checkpoint does not meet the witness policy; having it cosigned now")
+	return os.Chtimes(path, time.Time{}, time.Unix(0, 0))
 }
 
 // Origin returns the log's origin.
@@ -275,11 +307,22 @@ func (s *Server) Append(ctx context.Context, leaf []byte) (*tlog.Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reserve(key, leaf); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
 	defer cancel()
+	if err := s.reserve(key, leaf); err != nil {
+		var de *DuplicateError
+		if errors.As(err, &de) && de.Same {
+			// The publisher will build the proof from the tiles: answer
+			// once the published checkpoint covers the entry and meets
+			// the witness policy.
+			wctx, wcancel := context.WithTimeout(ctx, duplicateWait)
+			defer wcancel()
+			if werr := s.awaitWitnessed(wctx, de.Index); werr != nil {
+				return nil, werr
+			}
+		}
+		return nil, err
+	}
 	fut := s.add(ctx, tessera.NewEntry(leaf))
 	idx, err := fut()
 	if err != nil {
@@ -338,6 +381,31 @@ func (s *Server) await(ctx context.Context, idx tessera.Index) ([]byte, error) {
 		return nil, fmt.Errorf("entry %d was sequenced but no checkpoint covering it was published in time (witnesses down?): %v", idx.Index, err)
 	}
 	return cpRaw, nil
+}
+
+// duplicateWait bounds how long a resent record waits for a witnessed
+// checkpoint before it is answered 503 (the publisher retries).
+const duplicateWait = 10 * time.Second
+
+// awaitWitnessed waits until the published checkpoint covers entry index
+// and, with witnesses configured, meets the witness policy.
+func (s *Server) awaitWitnessed(ctx context.Context, index uint64) error {
+	t := time.NewTicker(s.cfg.CheckpointInterval / 2)
+	defer t.Stop()
+	for {
+		cp, err := s.reader.ReadCheckpoint(ctx)
+		if err == nil {
+			size, err := tlog.CheckpointSize(cp)
+			if err == nil && size > index && (s.cfg.Witnesses == nil || s.cfg.Witnesses.Satisfied(cp)) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("entry %d holds this record, but no published checkpoint that covers it meets the witness policy yet (witnesses down?); retry later", index)
+		case <-t.C:
+		}
+	}
 }
 
 // AppendResult is the outcome of one record of AppendBatch: its proof, or
@@ -572,11 +640,16 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &de) && de.Same {
 			w.Header().Set(tlog.EntryIndexHeader, strconv.FormatUint(de.Index, 10))
 		}
+		if errors.As(err, &de) && de.Index == pending {
+			// Another request is appending this record: worth a retry.
+			w.Header().Set("Retry-After", "1")
+		}
 		http.Error(w, err.Error(), http.StatusConflict)
 	case errors.Is(err, tessera.ErrPushback):
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "log is busy; retry", http.StatusServiceUnavailable)
 	default:
+		w.Header().Set("Retry-After", "1")
 		http.Error(w, strings.TrimSpace(err.Error()), http.StatusServiceUnavailable)
 	}
 	s.cfg.Logger.Info("append refused", "err", err)

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,15 +47,31 @@ type Config struct {
 	Logs []note.Verifier
 	// Logger receives operational messages.
 	Logger *slog.Logger
+	// Marker is the cosign marker file: it names the witness key and
+	// records the largest size this key has cosigned per log, written
+	// durably before each cosignature of a larger size. A state that is
+	// missing or older than the marker is refused at start. Keep it out
+	// of Dir (sworn witness serve puts it beside the key file), so that
+	// losing or restoring the whole state directory is caught too. Empty:
+	// Dir/witness-marker.json, which catches only a lost or rolled-back
+	// state file.
+	Marker string
+	// ResetState starts even though the state is missing, corrupt or
+	// older than the marker, with the state as it is (or empty); the
+	// marker is rewritten to match. The operator vouches that the key has
+	// not cosigned anything the state does not hold: a wrong reset lets
+	// the witness cosign a fork.
+	ResetState bool
 }
 
 // Witness is a running witness.
 type Witness struct {
-	cfg   Config
-	logs  map[string]note.Verifier
-	lock  *dirlock.Lock
-	mu    sync.Mutex
-	state map[string]treeState
+	cfg    Config
+	logs   map[string]note.Verifier
+	lock   *dirlock.Lock
+	mu     sync.Mutex
+	state  map[string]treeState
+	marker markerDoc
 }
 
 type treeState struct {
@@ -65,6 +82,18 @@ type treeState struct {
 type stateDoc struct {
 	Logs map[string]treeState `json:"logs"`
 }
+
+// markerDoc is the cosign marker: the key it belongs to and the largest
+// size it has cosigned per log origin.
+type markerDoc struct {
+	Key  string            `json:"key"`
+	Logs map[string]uint64 `json:"logs"`
+}
+
+const markerFile = "witness-marker.json"
+
+// maxStateFile bounds the state and marker files.
+const maxStateFile = 16 << 20
 
 // New opens a witness, loading its state from cfg.Dir.
 func New(cfg Config) (*Witness, error) {
@@ -86,30 +115,136 @@ func New(cfg Config) (*Witness, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness: %v", err)
 	}
+	if cfg.Marker == "" {
+		cfg.Marker = filepath.Join(cfg.Dir, markerFile)
+	}
 	w := &Witness{cfg: cfg, logs: map[string]note.Verifier{}, lock: lock, state: map[string]treeState{}}
 	for _, v := range cfg.Logs {
 		w.logs[v.Name()] = v
 	}
-	data, err := os.ReadFile(filepath.Join(cfg.Dir, stateFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := w.load(); err != nil {
 		lock.Release()
+		return nil, err
+	}
+	return w, nil
+}
+
+// load reads the state and the cosign marker, refuses a state that is
+// missing, corrupt or older than what the key has cosigned (unless
+// ResetState), and writes the marker for the state it starts from.
+func (w *Witness) load() error {
+	marker, problem := w.check()
+	if problem != nil && !w.cfg.ResetState {
+		return fmt.Errorf("%v (only if this key has cosigned nothing beyond this state, start once with --reset-state; see docs/tlog.md)", problem)
+	}
+	if w.cfg.ResetState {
+		w.cfg.Logger.Error("WITNESS STATE RESET (--reset-state): starting from the state as it is, and rewriting the cosign marker to match. If this key cosigned anything beyond this state, it may now cosign a fork.",
+			"state", filepath.Join(w.cfg.Dir, stateFile), "marker", w.cfg.Marker, "problem", fmt.Sprint(problem))
+		marker = nil
+	}
+	w.marker = markerDoc{Key: w.keyID(), Logs: map[string]uint64{}}
+	if marker != nil {
+		w.marker.Logs = marker.Logs
+	}
+	for o, st := range w.state {
+		w.marker.Logs[o] = max(w.marker.Logs[o], st.Size)
+	}
+	return w.writeMarker()
+}
+
+// check loads the state into w.state (empty if missing or corrupt) and
+// returns the marker (nil if none) and what is wrong with the state.
+func (w *Witness) check() (*markerDoc, error) {
+	statePath := filepath.Join(w.cfg.Dir, stateFile)
+	data, err := readBounded(statePath)
+	missing := errors.Is(err, os.ErrNotExist)
+	if err != nil && !missing {
 		return nil, fmt.Errorf("witness state: %v", err)
 	}
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	default:
+	if !missing {
 		var doc stateDoc
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&doc); err != nil {
-			lock.Release()
-			return nil, fmt.Errorf("witness state %s is corrupt (%v); restore it from backup — starting over would let the log fork", filepath.Join(cfg.Dir, stateFile), err)
+			return nil, fmt.Errorf("witness state %s is corrupt (%v); restore it from backup — starting over would let the log fork", statePath, err)
 		}
 		if doc.Logs != nil {
 			w.state = doc.Logs
 		}
 	}
-	return w, nil
+	m, err := w.readMarker()
+	if err != nil || m == nil {
+		return nil, err
+	}
+	if m.Key != w.keyID() {
+		return nil, fmt.Errorf("cosign marker %s belongs to witness key %s, not to this key %s; give this key's marker", w.cfg.Marker, m.Key, w.keyID())
+	}
+	origins := make([]string, 0, len(m.Logs))
+	for o := range m.Logs {
+		origins = append(origins, o)
+	}
+	sort.Strings(origins)
+	for _, o := range origins {
+		size := m.Logs[o]
+		switch {
+		case size == 0:
+		case missing:
+			return m, fmt.Errorf("witness state %s is missing, but this witness key has cosigned log %q up to size %d (cosign marker %s): restore the latest state — starting over would let the log fork", statePath, o, size, w.cfg.Marker)
+		case w.state[o].Size < size:
+			return m, fmt.Errorf("witness state %s holds log %q at size %d, but this witness key has cosigned it up to size %d (cosign marker %s): the state was rolled back; restore the latest state — starting from it would let the log fork", statePath, o, w.state[o].Size, size, w.cfg.Marker)
+		}
+	}
+	return m, nil
+}
+
+func (w *Witness) keyID() string {
+	return fmt.Sprintf("%s+%08x", w.cfg.Signer.Name(), w.cfg.Signer.KeyHash())
+}
+
+// readMarker reads the cosign marker, or returns nil if there is none.
+func (w *Witness) readMarker() (*markerDoc, error) {
+	data, err := readBounded(w.cfg.Marker)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cosign marker: %v", err)
+	}
+	var m markerDoc
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil || m.Key == "" {
+		return nil, fmt.Errorf("cosign marker %s is corrupt (%v); restore it from backup", w.cfg.Marker, err)
+	}
+	if m.Logs == nil {
+		m.Logs = map[string]uint64{}
+	}
+	return &m, nil
+}
+
+func (w *Witness) writeMarker() error {
+	data, err := json.Marshal(w.marker)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(w.cfg.Marker, data, 0o600); err != nil {
+		return fmt.Errorf("write cosign marker: %v (it must be on durable, writable storage; see --marker)", err)
+	}
+	return nil
+}
+
+// readBounded reads a state or marker file of bounded size.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err == nil && len(data) > maxStateFile {
+		err = fmt.Errorf("%s is larger than %d bytes", path, maxStateFile)
+	}
+	return data, err
 }
 
 // Latest returns the size and root hash last cosigned for origin.
@@ -225,6 +360,15 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 			return nil, fail(http.StatusInternalServerError, "save state: %v", err)
 		}
 		w.state = next
+	}
+	// The marker records the size before the key cosigns it.
+	if cp.Size > w.marker.Logs[cp.Origin] {
+		prev := w.marker.Logs[cp.Origin]
+		w.marker.Logs[cp.Origin] = cp.Size
+		if err := w.writeMarker(); err != nil {
+			w.marker.Logs[cp.Origin] = prev
+			return nil, fail(http.StatusInternalServerError, "save cosign marker: %v", err)
+		}
 	}
 	// Cosign exactly the text the log's signature covers.
 	signed, err := note.Sign(&note.Note{Text: n.Text}, w.cfg.Signer)

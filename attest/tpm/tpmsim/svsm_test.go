@@ -3,7 +3,6 @@ package tpmsim
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 var svsmAt = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -25,15 +25,14 @@ var svsmAt = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 // evidence yet.
 func svsmBundle(t testing.TB) *attest.Bundle {
 	t.Helper()
-	kem := hpke.MLKEM768X25519()
-	req, err := kem.DeriveKeyPair([]byte("sworn svsm test request key seed"))
+	req, err := wire.NewPrivateKey(1, wire.KEMXWing, wire.DefaultSuites, []byte("sworn svsm test request key seed"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcpt := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	return &attest.Bundle{
 		Version:   attest.BundleVersion,
-		Keys:      attest.NodeKeys{RequestKEM: kem.ID(), RequestKey: req.PublicKey().Bytes(), ReceiptKey: rcpt.Public().(ed25519.PublicKey)},
+		Keys:      attest.NodeKeys{RequestKeys: wire.MarshalKeyConfigs([]wire.KeyConfig{req.Config()}), ReceiptKey: rcpt.Public().(ed25519.PublicKey)},
 		Freshness: attest.Freshness{Epoch: &attest.Epoch{NotBefore: svsmAt.Add(-time.Minute).Unix(), NotAfter: svsmAt.Add(time.Hour).Unix(), Checkpoint: make([]byte, 32)}},
 	}
 }
