@@ -164,7 +164,10 @@ type Result struct {
 	Release *Section `json:"release,omitempty"`
 	// Policy holds the results of the policy's own rules.
 	Policy *Section `json:"policy,omitempty"`
-	Ledger Ledger   `json:"ledger"`
+	// Receipt holds the receipt.* steps, when a receipt was verified
+	// against the bundle (see docs/receipt.md).
+	Receipt *Section `json:"receipt,omitempty"`
+	Ledger  Ledger   `json:"ledger"`
 }
 
 // Sections returns the non-device sections that are present, in a fixed order.
@@ -173,7 +176,7 @@ func (r *Result) Sections() []NamedSection {
 	for _, n := range []struct {
 		name string
 		s    *Section
-	}{{"bundle", r.Bundle}, {"release", r.Release}, {"policy", r.Policy}} {
+	}{{"bundle", r.Bundle}, {"release", r.Release}, {"policy", r.Policy}, {"receipt", r.Receipt}} {
 		if n.s != nil {
 			out = append(out, NamedSection{n.name, n.s})
 		}

@@ -1,0 +1,391 @@
+// Package receipt signs and verifies sworn receipts: with each answer a node
+// signs, with its attested Ed25519 receipt key, what it answered — digests
+// of the request and the response, the model, the release and the bundle it
+// runs under, the time, token counts and the HPKE suite — as a COSE_Sign1
+// message (RFC 9052) over a deterministic CBOR payload. With the node's
+// bundle a receipt verifies offline, years later, by anyone it is shown to.
+// See docs/receipt.md.
+package receipt
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/veraison/go-cose"
+
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/tlog"
+)
+
+// Version is the only receipt payload version this package reads and writes.
+const Version = 1
+
+// ContentType is the COSE content type (protected header label 3) of a
+// receipt's payload.
+const ContentType = "application/sworn-receipt+cbor"
+
+// Size bounds. A receipt is a few hundred bytes; anything larger is refused
+// before it is parsed.
+const (
+	// MaxSize bounds an encoded receipt (the whole COSE_Sign1_Tagged item).
+	MaxSize = 4 << 10
+	// MaxNonceSize bounds the client's nonce.
+	MaxNonceSize = 64
+	// MaxOriginSize bounds the release log's origin line.
+	MaxOriginSize = 256
+)
+
+// ResponseDomain separates the response digest from every other use of
+// SHA-256: response digest = SHA-256(ResponseDomain ‖ uint16 status ‖ content).
+const ResponseDomain = "sworn-response-v1"
+
+// Payload is what a receipt signs. It is encoded as deterministic CBOR
+// (RFC 8949 §4.2) with integer keys; docs/receipt.md has the table.
+type Payload struct {
+	// Version is the payload format version, Version.
+	Version uint `cbor:"1,keyasint"`
+	// Request is RequestDigest of the binary HTTP request as the node
+	// decrypted it.
+	Request [32]byte `cbor:"2,keyasint"`
+	// Response is ResponseDigest of the answer's status and content.
+	Response [32]byte `cbor:"3,keyasint"`
+	// Model is the digest of the model that answered (the sealed weights'
+	// manifest digest).
+	Model [32]byte `cbor:"4,keyasint"`
+	// Release names the release log entry the bundle's stapled proof
+	// proves; nil when the bundle staples none.
+	Release *Release `cbor:"5,keyasint,omitempty"`
+	// Bundle is SHA-256 of the node's encoded bundle.
+	Bundle [32]byte `cbor:"6,keyasint"`
+	// NodeKey is KeyID of the node's receipt key; it equals the kid.
+	NodeKey [32]byte `cbor:"7,keyasint"`
+	// Nonce is the client's nonce, when the request carried one.
+	Nonce []byte `cbor:"8,keyasint,omitempty"`
+	// Time is when the node signed, in Unix seconds.
+	Time int64 `cbor:"9,keyasint"`
+	// Tokens are the answer's token counts.
+	Tokens Tokens `cbor:"10,keyasint"`
+	// Suite is the HPKE suite the request was encrypted with.
+	Suite Suite `cbor:"11,keyasint"`
+	// Status is the answer's HTTP status.
+	Status uint16 `cbor:"12,keyasint"`
+}
+
+// Release names an entry of the release log.
+type Release struct {
+	// Origin is the log's origin, the first line of its checkpoints.
+	Origin string `cbor:"1,keyasint"`
+	// Index is the entry's index in the log.
+	Index uint64 `cbor:"2,keyasint"`
+	// LeafHash is the RFC 6962 leaf hash of the entry (the signed release
+	// record): SHA-256(0x00 ‖ record).
+	LeafHash [32]byte `cbor:"3,keyasint"`
+}
+
+// Tokens are token counts, as the inference engine reported them.
+type Tokens struct {
+	Prompt     uint64 `cbor:"1,keyasint"`
+	Completion uint64 `cbor:"2,keyasint"`
+}
+
+// Suite is the HPKE suite of the request (RFC 9180 identifiers) and how
+// many candidate nodes the client encrypted it to (1 for a plain request).
+type Suite struct {
+	KEM        uint16 `cbor:"1,keyasint"`
+	KDF        uint16 `cbor:"2,keyasint"`
+	AEAD       uint16 `cbor:"3,keyasint"`
+	Candidates uint16 `cbor:"4,keyasint"`
+}
+
+// At returns the payload's time.
+func (p *Payload) At() time.Time { return time.Unix(p.Time, 0).UTC() }
+
+// Validate checks the payload's fields (not what they refer to).
+func (p *Payload) Validate() error {
+	if p.Version != Version {
+		return fmt.Errorf("receipt format version %d is not supported (this sworn reads version %d)", p.Version, Version)
+	}
+	if r := p.Release; r != nil {
+		if r.Origin == "" || len(r.Origin) > MaxOriginSize || strings.ContainsFunc(r.Origin, func(c rune) bool { return !unicode.IsPrint(c) || c == ' ' }) {
+			return fmt.Errorf("receipt release origin %q is not a log origin (1 to %d printable characters, no spaces)", r.Origin, MaxOriginSize)
+		}
+	}
+	if p.Nonce != nil && (len(p.Nonce) == 0 || len(p.Nonce) > MaxNonceSize) {
+		return fmt.Errorf("receipt nonce is %d bytes; it must be 1 to %d, or absent", len(p.Nonce), MaxNonceSize)
+	}
+	if p.Time <= 0 {
+		return fmt.Errorf("receipt time %d is not a Unix time after 1970", p.Time)
+	}
+	if p.Status < 100 || p.Status > 599 {
+		return fmt.Errorf("receipt HTTP status %d is not 100 to 599", p.Status)
+	}
+	if p.Suite.KEM == 0 || p.Suite.KDF == 0 || p.Suite.AEAD == 0 {
+		return fmt.Errorf("receipt suite (KEM 0x%04x, KDF 0x%04x, AEAD 0x%04x) has a reserved identifier 0", p.Suite.KEM, p.Suite.KDF, p.Suite.AEAD)
+	}
+	if p.Suite.Candidates == 0 {
+		return errors.New("receipt suite names 0 candidate nodes; a request has at least 1")
+	}
+	return nil
+}
+
+// SetBundle fills the fields that name the node's bundle: its digest, the
+// node key id and the release entry of its stapled proof.
+func (p *Payload) SetBundle(b *attest.Bundle) error {
+	d, err := b.Digest()
+	if err != nil {
+		return err
+	}
+	rel, err := ReleaseOf(b)
+	if err != nil {
+		return err
+	}
+	p.Bundle, p.NodeKey, p.Release = d, KeyID(b.Keys.ReceiptKey), rel
+	return nil
+}
+
+// ReleaseOf returns the release entry that a bundle's stapled proof names,
+// or nil when it staples none. It does not verify the proof.
+func ReleaseOf(b *attest.Bundle) (*Release, error) {
+	if b.Release == nil {
+		return nil, nil
+	}
+	pr, err := tlog.ParseProof(b.Release)
+	if err != nil {
+		return nil, fmt.Errorf("bundle release proof: %v", err)
+	}
+	origin, _, _ := bytes.Cut(pr.Checkpoint, []byte("\n"))
+	return &Release{Origin: string(origin), Index: pr.Index, LeafHash: LeafHash(pr.Record)}, nil
+}
+
+// LeafHash returns the RFC 6962 leaf hash of a log entry.
+func LeafHash(entry []byte) [32]byte {
+	return [32]byte(rfc6962.DefaultHasher.HashLeaf(entry))
+}
+
+// RequestDigest returns the request digest: SHA-256 of the binary HTTP
+// (RFC 9292) request message exactly as the node decrypted it.
+func RequestDigest(bhttp []byte) [32]byte { return sha256.Sum256(bhttp) }
+
+// ResponseDigest returns the response digest: SHA-256(ResponseDomain ‖
+// uint16 status, big-endian ‖ content), content being the response body
+// as delivered to the client (for a streamed answer, every chunk's content
+// in order).
+func ResponseDigest(status uint16, content []byte) [32]byte {
+	h := NewResponseHasher(status)
+	h.Write(content)
+	return h.Sum()
+}
+
+// ResponseHasher computes a response digest while the content streams in:
+// write each chunk's content in order, then call Sum.
+type ResponseHasher struct{ h hash.Hash }
+
+// NewResponseHasher starts a response digest for an answer with the given
+// HTTP status.
+func NewResponseHasher(status uint16) *ResponseHasher {
+	h := sha256.New()
+	h.Write([]byte(ResponseDomain))
+	h.Write(binary.BigEndian.AppendUint16(nil, status))
+	return &ResponseHasher{h}
+}
+
+// Write adds content; it never fails.
+func (r *ResponseHasher) Write(p []byte) (int, error) { return r.h.Write(p) }
+
+// Sum returns the digest of the content written so far.
+func (r *ResponseHasher) Sum() [32]byte { return [32]byte(r.h.Sum(nil)) }
+
+// KeyID returns the key id of a receipt public key: SHA-256 of its 32 bytes.
+func KeyID(pub ed25519.PublicKey) [32]byte { return sha256.Sum256(pub) }
+
+// Receipt is a parsed receipt. Its signature is not checked until Verify.
+type Receipt struct {
+	// KeyID is the kid of the protected header: KeyID of the signing key.
+	KeyID [32]byte
+	// Payload is the signed payload.
+	Payload Payload
+
+	msg cose.Sign1Message
+}
+
+// protectedHeader returns the protected header of a receipt signed by kid.
+func protectedHeader(kid [32]byte) cose.ProtectedHeader {
+	return cose.ProtectedHeader{
+		cose.HeaderLabelAlgorithm:   cose.AlgorithmEdDSA,
+		cose.HeaderLabelContentType: ContentType,
+		cose.HeaderLabelKeyID:       kid[:],
+	}
+}
+
+// Sign encodes the payload and signs it with the node's receipt key. The
+// payload must be valid and name the key (NodeKey = KeyID of its public half).
+func Sign(key ed25519.PrivateKey, p *Payload) ([]byte, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("receipt key is %d bytes, want a %d-byte Ed25519 private key", len(key), ed25519.PrivateKeySize)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	kid := KeyID(key.Public().(ed25519.PublicKey))
+	if p.NodeKey != kid {
+		return nil, fmt.Errorf("payload names node key %x, but the signing key's id is %x", p.NodeKey[:8], kid[:8])
+	}
+	payload, err := attest.MarshalCBOR(p)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, key)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cose.Sign1(nil, signer, headers(kid), payload, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxSize {
+		return nil, fmt.Errorf("receipt is %d bytes; the limit is %d", len(out), MaxSize)
+	}
+	return out, nil
+}
+
+// cose1Prefix starts every receipt: tag 18 (COSE_Sign1) and an array of 4.
+var cose1Prefix = []byte{0xd2, 0x84}
+
+// emptyMap is the only unprotected header a receipt may have.
+var emptyMap = []byte{0xa0}
+
+// headerPrefix is the encoded protected header (a byte string wrapping
+// the header map) up to the kid's 32 bytes, which end it.
+var headerPrefix = func() []byte {
+	h, err := protectedHeader([32]byte{}).MarshalCBOR()
+	if err != nil {
+		panic(err)
+	}
+	return h[:len(h)-sha256.Size]
+}()
+
+// headers returns a receipt's COSE headers, with the encoded protected
+// header set so that go-cose signs and verifies exactly these bytes.
+func headers(kid [32]byte) cose.Headers {
+	return cose.Headers{
+		Protected:      protectedHeader(kid),
+		RawProtected:   append(bytes.Clone(headerPrefix), kid[:]...),
+		Unprotected:    cose.UnprotectedHeader{},
+		RawUnprotected: emptyMap,
+	}
+}
+
+// peekMode reads only a payload's version, ignoring the other fields;
+// outerMode reads the COSE_Sign1 array inside its tag.
+var peekMode, outerMode = func() (cbor.DecMode, cbor.DecMode) {
+	peek, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	outer, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden, MaxArrayElements: 16}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return peek, outer
+}()
+
+// sign1 is the COSE_Sign1 array (RFC 9052 §4.2), inside tag 18.
+type sign1 struct {
+	_           struct{} `cbor:",toarray"`
+	Protected   cbor.RawMessage
+	Unprotected cbor.RawMessage
+	Payload     []byte
+	Signature   []byte
+}
+
+// Parse decodes a receipt strictly: bounded, a tagged COSE_Sign1 in
+// deterministic CBOR, exactly the protected header Sign writes (alg EdDSA,
+// the content type, a 32-byte kid), an empty unprotected header, a 64-byte
+// signature, and a payload of a known version, in deterministic CBOR,
+// without unknown fields, whose node key is the kid. It does not check the
+// signature; see Verify.
+func Parse(data []byte) (*Receipt, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("receipt is %d bytes; the limit is %d", len(data), MaxSize)
+	}
+	if !bytes.HasPrefix(data, cose1Prefix) {
+		return nil, errors.New("not a sworn receipt: it does not start with a tagged COSE_Sign1 (0xd2 0x84)")
+	}
+	var m sign1
+	if err := outerMode.Unmarshal(data[1:], &m); err != nil {
+		return nil, fmt.Errorf("receipt is not a well-formed COSE_Sign1: %v", err)
+	}
+	// The header is fixed but for the kid, so comparing bytes checks
+	// every parameter and its encoding.
+	if len(m.Protected) != len(headerPrefix)+sha256.Size || !bytes.HasPrefix(m.Protected, headerPrefix) {
+		return nil, fmt.Errorf("receipt's protected header is not exactly {alg: EdDSA, content type: %q, kid: the 32-byte node key id}", ContentType)
+	}
+	if !bytes.Equal(m.Unprotected, emptyMap) {
+		return nil, errors.New("receipt has unprotected header parameters; a receipt has none")
+	}
+	if len(m.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("receipt signature is %d bytes, want a %d-byte Ed25519 signature", len(m.Signature), ed25519.SignatureSize)
+	}
+	if enc, err := attest.MarshalCBOR(&m); err != nil || !bytes.Equal(enc, data[1:]) {
+		return nil, errors.New("receipt is not in deterministic CBOR encoding (RFC 8949 §4.2)")
+	}
+	r := &Receipt{KeyID: [32]byte(m.Protected[len(headerPrefix):])}
+	if err := parsePayload(m.Payload, &r.Payload); err != nil {
+		return nil, err
+	}
+	if r.Payload.NodeKey != r.KeyID {
+		return nil, fmt.Errorf("receipt payload names node key %x, but its kid is %x", r.Payload.NodeKey[:8], r.KeyID[:8])
+	}
+	r.msg = cose.Sign1Message{Headers: headers(r.KeyID), Payload: m.Payload, Signature: m.Signature}
+	return r, nil
+}
+
+// parsePayload decodes and validates a payload strictly.
+func parsePayload(data []byte, p *Payload) error {
+	if len(data) == 0 || data[0]&0xe0 != 0xa0 {
+		return errors.New("receipt payload is not a CBOR map")
+	}
+	if err := attest.UnmarshalCBOR(data, p); err != nil || p.Version != Version {
+		// Say first when the payload is of another version, rather than
+		// that it has unknown fields.
+		var head struct {
+			Version uint `cbor:"1,keyasint"`
+		}
+		if _, perr := peekMode.UnmarshalFirst(data, &head); perr == nil && head.Version != Version {
+			return fmt.Errorf("receipt format version %d is not supported (this sworn reads version %d); upgrade sworn", head.Version, Version)
+		}
+		return fmt.Errorf("receipt payload is malformed: %v", err)
+	}
+	if enc, err := attest.MarshalCBOR(p); err != nil || !bytes.Equal(enc, data) {
+		return errors.New("receipt payload is not in deterministic CBOR encoding (RFC 8949 §4.2)")
+	}
+	return p.Validate()
+}
+
+// Verify checks that the receipt names pub as its key and that pub signed it.
+func (r *Receipt) Verify(pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("receipt key is %d bytes, want a %d-byte Ed25519 public key", len(pub), ed25519.PublicKeySize)
+	}
+	if id := KeyID(pub); id != r.KeyID {
+		return fmt.Errorf("the receipt was signed by key %x, not by this key (%x)", r.KeyID[:8], id[:8])
+	}
+	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
+	if err != nil {
+		return err
+	}
+	if err := r.msg.Verify(nil, v); err != nil {
+		return errors.New("the receipt's Ed25519 signature does not verify: the receipt was altered")
+	}
+	return nil
+}
