@@ -110,12 +110,8 @@ func (r *Result) WriteExplain(w io.Writer) error {
 	var layers [numLayers]explainLayer
 	for _, name := range r.DeviceNames() {
 		d := r.Devices[name]
-		title := kindNames[d.Kind]
-		if title == "" {
-			title = d.Kind
-		}
 		l := &layers[kindLayer(d.Kind)]
-		l.devices = append(l.devices, fmt.Sprintf("%s (%s) %s", name, title, d.Verdict))
+		l.devices = append(l.devices, fmt.Sprintf("%s (%s) %s", name, kindTitle(d.Kind), d.Verdict))
 		for _, st := range d.Steps {
 			i := stepLayer(d.Kind, "", st.ID)
 			layers[i].steps = append(layers[i].steps, explainStep{name, st})
@@ -137,15 +133,7 @@ func (r *Result) WriteExplain(w io.Writer) error {
 	}
 
 	var b strings.Builder
-	if r.Simulated {
-		fmt.Fprintf(&b, "%s\n\n", SimulatedBanner)
-	}
-	fmt.Fprintf(&b, "Verdict: %s (at %s)\n", strings.ToUpper(string(r.Verdict)), FormatAt(r.At))
-	if r.Verdict != Affirming {
-		if why := r.firstReason(); why != "" {
-			fmt.Fprintf(&b, "Because: %s\n", safetext.Clean(why))
-		}
-	}
+	r.writeHead(&b)
 	b.WriteString("\nThe chain of trust, from the hardware up:\n")
 	for i, l := range layers {
 		writeLayer(&b, i, l)
@@ -195,16 +183,46 @@ func writeSteps(b *strings.Builder, title string, steps []explainStep) {
 	}
 	fmt.Fprintf(b, "   %s:\n", title)
 	for _, st := range steps {
-		mark := statusMarks[st.Status]
-		if mark == "" {
-			mark = "?"
-		}
-		detail := st.Detail
-		if st.Status == Skip {
-			detail = "skipped: " + detail
-		}
-		fmt.Fprintf(b, "     %s %s %s: %s\n", mark, st.where, st.ID, safetext.Clean(detail))
+		mark, detail := st.markDetail()
+		fmt.Fprintf(b, "     %s %s %s: %s\n", mark, st.where, st.ID, detail)
 	}
+}
+
+// writeHead writes what every text rendering starts with: the SIMULATED
+// banner when it applies, the verdict, and for a verdict that is not
+// affirming, the first reason.
+func (r *Result) writeHead(b *strings.Builder) {
+	if r.Simulated {
+		fmt.Fprintf(b, "%s\n\n", SimulatedBanner)
+	}
+	fmt.Fprintf(b, "Verdict: %s (at %s)\n", strings.ToUpper(string(r.Verdict)), FormatAt(r.At))
+	if r.Verdict != Affirming {
+		if why := r.firstReason(); why != "" {
+			fmt.Fprintf(b, "Because: %s\n", safetext.Clean(why))
+		}
+	}
+}
+
+// kindTitle is the human name of an evidence kind.
+func kindTitle(kind string) string {
+	if t := kindNames[kind]; t != "" {
+		return t
+	}
+	return kind
+}
+
+// markDetail returns a step's mark (✔ ✘ ! –) and its detail as printed:
+// "skipped: " before a skip's reason, control bytes escaped.
+func (st Step) markDetail() (mark, detail string) {
+	mark = statusMarks[st.Status]
+	if mark == "" {
+		mark = "?"
+	}
+	detail = st.Detail
+	if st.Status == Skip {
+		detail = "skipped: " + detail
+	}
+	return mark, safetext.Clean(detail)
 }
 
 func writeEntries(b *strings.Builder, title string, es []LedgerEntry) {
