@@ -52,7 +52,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// cobra's own errors: unknown flag, wrong argument count. They name
 	// neither the command nor what it takes, so add both.
-	fmt.Fprintf(stderr, "sworn: %s: %s\nusage: %s\n", cmd.CommandPath(), safetext.Clean(err.Error()), cmd.UseLine())
+	where := ""
+	if cmd.HasParent() {
+		where = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ") + ": "
+	}
+	fmt.Fprintf(stderr, "sworn: %s%s\nusage: %s\n", where, safetext.Clean(err.Error()), cmd.UseLine())
 	return exitUsage
 }
 
