@@ -23,9 +23,11 @@ unit:
 	$(GO) test -count=1 ./...
 
 ## interop: the wire package against an independent OHTTP implementation
-## (openpcc/ohttp), in a module of its own so the main module does not need it
+## (openpcc/ohttp), and the echo engine against the official openai-go SDK,
+## each in a module of its own so the main module does not need them
 interop:
 	cd wire/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd node/echo/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## fuzz: every fuzz target for FUZZTIME each (default 10s)
 fuzz:

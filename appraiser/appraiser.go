@@ -41,6 +41,10 @@ func (a *Appraiser) Verifier(kind string) attest.Verifier {
 	return nil
 }
 
+// Release returns the release-log verifier, for pipelines that appraise a
+// bundle around something else (receipt.Appraise).
+func (a *Appraiser) Release() attest.ReleaseVerifier { return tlog.BundleVerifier{} }
+
 // Options are the inputs of one appraisal besides the bundle.
 type Options struct {
 	// At is the time of the appraisal. Required.

@@ -239,3 +239,25 @@ func (r *Result) Finish() Verdict {
 	r.Verdict = v
 	return v
 }
+
+// FirstProblem names the first failed step of r, or else its first warned
+// or required-but-skipped step, as "device step: detail".
+func (r *Result) FirstProblem() string {
+	for _, st := range []Status{Fail, Warn, Skip} {
+		for _, name := range r.DeviceNames() {
+			for _, s := range r.Devices[name].Steps {
+				if s.Status == st && !(st == Skip && s.Optional) {
+					return fmt.Sprintf("%s %s: %s", name, s.ID, s.Detail)
+				}
+			}
+		}
+		for _, sec := range r.Sections() {
+			for _, s := range sec.Steps {
+				if s.Status == st && !(st == Skip && s.Optional) {
+					return fmt.Sprintf("%s: %s", s.ID, s.Detail)
+				}
+			}
+		}
+	}
+	return "no step passed"
+}

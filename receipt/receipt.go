@@ -45,6 +45,11 @@ const (
 	MaxOriginSize = 256
 )
 
+// Trailer is the binary HTTP trailer field that carries an answer's
+// receipt, base64url without padding, inside the encrypted response, so
+// that only the client sees it (docs/node.md).
+const Trailer = "sworn-receipt"
+
 // ResponseDomain separates the response digest from every other use of
 // SHA-256: response digest = SHA-256(ResponseDomain ‖ uint16 status ‖ content).
 const ResponseDomain = "sworn-response-v1"

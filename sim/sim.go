@@ -20,6 +20,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
+	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -235,4 +236,25 @@ func ReleaseRecord(version string, created time.Time, gpus int) (*tlog.Record, e
 		return nil, fmt.Errorf("sim: release record: %v", err)
 	}
 	return r, nil
+}
+
+// StarterOptions returns the options of the simulated starter policy
+// (sworn policy init --simulated): simulated roots, the simulated launch
+// measurement and TCB, the simulated UKI boot, and gpus GPUs.
+func StarterOptions(gpus int) (policy.StarterOptions, error) {
+	ref, err := Reference()
+	if err != nil {
+		return policy.StarterOptions{}, err
+	}
+	t := snp.DecodeTCB(snp.SimTCB, "Milan")
+	return policy.StarterOptions{
+		Simulated: true, GPUs: gpus,
+		SNPMeasurements: []string{hex.EncodeToString(snp.SimMeasurement[:])},
+		SNPMinTCB:       policy.TCB{Bootloader: t.Bootloader, TEE: t.TEE, SNP: t.SNP, Microcode: t.Microcode},
+		UKI: &policy.StarterUKI{
+			Name: "sworn simulated node", Cmdline: ref.Cmdline,
+			Digest: hex.EncodeToString(ref.UKIDigest[tpm.SHA384]), PCR11: hex.EncodeToString(ref.PCR11[tpm.SHA384]),
+			NodeSoftware: hex.EncodeToString(ref.NodeSoftware),
+		},
+	}, nil
 }

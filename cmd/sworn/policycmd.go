@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/hex"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sworn-dev/sworn/attest/snp"
-	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/sim"
 	"github.com/sworn-dev/sworn/tlog"
@@ -32,7 +29,13 @@ the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
 			if gpus < 0 || gpus > policy.MaxGPUs {
 				return usageErr("--gpus is %d; it must be 0 to %d", gpus, policy.MaxGPUs)
 			}
-			o := policy.StarterOptions{Simulated: simulated, GPUs: gpus}
+			o := policy.StarterOptions{GPUs: gpus}
+			if simulated {
+				var err error
+				if o, err = sim.StarterOptions(gpus); err != nil {
+					return usageErr("%v", err)
+				}
+			}
 			if logKey != "" {
 				l, err := starterLog(logKey, witnesses, publishers, quorum, cmd.Flags().Changed("quorum"))
 				if err != nil {
@@ -41,20 +44,6 @@ the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
 				o.Log = l
 			} else if len(witnesses) > 0 || len(publishers) > 0 || cmd.Flags().Changed("quorum") {
 				return usageErr("--witness, --quorum and --publisher describe the release log: give its key with --log-key too")
-			}
-			if simulated {
-				o.SNPMeasurements = []string{hex.EncodeToString(snp.SimMeasurement[:])}
-				t := snp.DecodeTCB(snp.SimTCB, "Milan")
-				o.SNPMinTCB = policy.TCB{Bootloader: t.Bootloader, TEE: t.TEE, SNP: t.SNP, Microcode: t.Microcode}
-				ref, err := sim.Reference()
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				o.UKI = &policy.StarterUKI{
-					Name: "sworn simulated node", Cmdline: ref.Cmdline,
-					Digest: hex.EncodeToString(ref.UKIDigest[tpm.SHA384]), PCR11: hex.EncodeToString(ref.PCR11[tpm.SHA384]),
-					NodeSoftware: hex.EncodeToString(ref.NodeSoftware),
-				}
 			}
 			data := policy.Starter(o)
 			if _, err := policy.Parse("starter", data); err != nil {

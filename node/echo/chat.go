@@ -65,7 +65,7 @@ func decodeChat(body []byte) (chatInput, *apiError) {
 	for i, m := range req.Messages {
 		if !chatRoles[m.Role] {
 			return chatInput{}, badRequest(fmt.Sprintf("messages[%d].role", i), "invalid_value",
-				"messages[%d].role is %q; it must be one of system, developer, user, assistant, tool", i, m.Role)
+				"messages[%d].role is %q; it must be one of system, developer, user, assistant, tool, function", i, m.Role)
 		}
 		text, err := messageText(i, m.Content)
 		if err != nil {
@@ -176,7 +176,7 @@ type chatChunk struct {
 	Created int64             `json:"created"`
 	Model   string            `json:"model"`
 	Choices []chatChunkChoice `json:"choices"`
-	Usage   *usage            `json:"usage,omitempty"`
+	Usage   json.RawMessage   `json:"usage,omitempty"`
 }
 
 type chatChunkChoice struct {
@@ -210,7 +210,7 @@ func (e *engine) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	e.stream(w, r, a, in.includeUsage, func(event int, token string) any {
 		c := chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-			Choices: []chatChunkChoice{{}}}
+			Choices: []chatChunkChoice{{}}, Usage: streamUsage(in.includeUsage, nil)}
 		switch event {
 		case eventStart:
 			c.Choices[0].Delta.Role = "assistant"
@@ -219,7 +219,7 @@ func (e *engine) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		case eventFinish:
 			c.Choices[0].FinishReason = &a.finish
 		case eventUsage:
-			c.Choices, c.Usage = []chatChunkChoice{}, &a.usage
+			c.Choices, c.Usage = []chatChunkChoice{}, streamUsage(true, &a.usage)
 		}
 		return c
 	})

@@ -37,12 +37,12 @@ func decodePrompt(raw json.RawMessage) (string, *apiError) {
 
 // The text_completion object, whole and as a stream chunk.
 type textCompletion struct {
-	ID      string       `json:"id"`
-	Object  string       `json:"object"`
-	Created int64        `json:"created"`
-	Model   string       `json:"model"`
-	Choices []textChoice `json:"choices"`
-	Usage   *usage       `json:"usage,omitempty"`
+	ID      string          `json:"id"`
+	Object  string          `json:"object"`
+	Created int64           `json:"created"`
+	Model   string          `json:"model"`
+	Choices []textChoice    `json:"choices"`
+	Usage   json.RawMessage `json:"usage,omitempty"`
 }
 
 type textChoice struct {
@@ -72,21 +72,22 @@ func (e *engine) completion(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	a := e.answer(prompt, countTokens(prompt), req.MaxTokens)
 	id, created, model := requestID("cmpl-echo-", body), e.opts.Now().Unix(), e.modelName(req.Model)
-	obj := func(choices []textChoice, u *usage) textCompletion {
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	obj := func(choices []textChoice, u json.RawMessage) textCompletion {
 		return textCompletion{ID: id, Object: "text_completion", Created: created, Model: model, Choices: choices, Usage: u}
 	}
 	if !req.Stream {
-		writeJSON(w, http.StatusOK, obj([]textChoice{{Text: a.text(), FinishReason: &a.finish}}, &a.usage))
+		writeJSON(w, http.StatusOK, obj([]textChoice{{Text: a.text(), FinishReason: &a.finish}}, streamUsage(true, &a.usage)))
 		return
 	}
-	e.stream(w, r, a, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, func(event int, token string) any {
+	e.stream(w, r, a, includeUsage, func(event int, token string) any {
 		switch event {
 		case eventToken:
-			return obj([]textChoice{{Text: token}}, nil)
+			return obj([]textChoice{{Text: token}}, streamUsage(includeUsage, nil))
 		case eventFinish:
-			return obj([]textChoice{{FinishReason: &a.finish}}, nil)
+			return obj([]textChoice{{FinishReason: &a.finish}}, streamUsage(includeUsage, nil))
 		case eventUsage:
-			return obj([]textChoice{}, &a.usage)
+			return obj([]textChoice{}, streamUsage(true, &a.usage))
 		}
 		return nil // a legacy stream has no start event
 	})

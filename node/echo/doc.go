@@ -19,9 +19,19 @@
 // carries (one content delta per token) and what usage counts, so a streamed
 // answer reports the same usage as the same request unstreamed.
 //
-// Identifiers are derived from the request body ("chatcmpl-echo-" and the
-// first 12 hex digits of its SHA-256), and created times come from
-// Options.Now, so a response is a pure function of the request and the clock.
+// A stream is "data: {json}" events, flushed one by one: for chat, a
+// chat.completion.chunk with delta {"role":"assistant"}, one chunk per token
+// with delta {"content":token}, one with an empty delta and the finish_reason,
+// then, if stream_options.include_usage, one with empty choices and the usage,
+// and last "data: [DONE]". A legacy stream is the same without the role event,
+// its chunks text_completion objects with choices [{"text":token}].
+//
+// Identifiers are derived from the request body ("chatcmpl-echo-", or
+// "cmpl-echo-" for legacy completions, and the first 12 hex digits of its
+// SHA-256), and created times come from Options.Now, so a response is a pure
+// function of the request and the clock. Embeddings are unit vectors drawn
+// from SHA-256 of each input, as floats or, with encoding_format "base64",
+// little-endian float32s in base64.
 //
 // Errors have OpenAI's shape, {"error":{"message","type","param","code"}}:
 // 400 for malformed JSON or missing or invalid fields, 404 for an unknown path

@@ -59,6 +59,20 @@ func checkLimit(param string, v *int) *apiError {
 	return nil
 }
 
+// streamUsage is the usage field of a stream chunk: absent without
+// include_usage; with it, null on every chunk but the last, which has u
+// (OpenAI's documented behaviour).
+func streamUsage(includeUsage bool, u *usage) json.RawMessage {
+	switch {
+	case u != nil:
+		data, _ := json.Marshal(u) // four ints: cannot fail
+		return data
+	case includeUsage:
+		return json.RawMessage("null")
+	}
+	return nil
+}
+
 // streamOptions is the request's stream_options.
 type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`

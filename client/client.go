@@ -1,0 +1,283 @@
+// Package client is sworn's client SDK: it verifies a node's evidence
+// bundle on the user's own machine with the one appraiser, encrypts each
+// request to the node's attested keys (chunked OHTTP, X-Wing unless the
+// policy allows classical suites), streams the answer back, and checks its
+// receipt offline.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sworn-dev/sworn/appraiser"
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/receipt"
+	"github.com/sworn-dev/sworn/wire"
+	"github.com/sworn-dev/sworn/wire/bhttp"
+)
+
+// MaxBundle bounds a fetched bundle.
+const MaxBundle = attest.MaxBundleSize
+
+// Client verifies nodes and sends them encrypted requests.
+type Client struct {
+	// Policy is what a node's bundle must pass. Required.
+	Policy *policy.Policy
+	// AllowClassical permits a node key without post-quantum protection.
+	AllowClassical bool
+	// HTTP sends requests (http.DefaultClient if nil).
+	HTTP *http.Client
+	// Appraiser appraises bundles (appraiser.New() if nil).
+	Appraiser *appraiser.Appraiser
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+// Node is a node that passed the client's appraisal.
+type Node struct {
+	// URL is the node's base URL (or the relay's forwarding URL).
+	URL string
+	// Bundle is the node's evidence; Result its appraisal.
+	Bundle *attest.Bundle
+	Result *attest.Result
+	// Key and Suite are what requests are encrypted to.
+	Key   wire.KeyConfig
+	Suite wire.Suite
+}
+
+// StatusError is a node's refusal before decryption (docs/node.md): 422
+// means the node no longer holds the key (it rotated).
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("the node refused the request (%d %s): %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// ErrNotVerified is returned (wrapped) when a node's bundle does not pass.
+var ErrNotVerified = errors.New("the node's evidence does not pass the policy")
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) appraiser() *appraiser.Appraiser {
+	if c.Appraiser == nil {
+		c.Appraiser = appraiser.New()
+	}
+	return c.Appraiser
+}
+
+// Verify fetches a node's passport bundle from nodeURL and appraises it.
+// It returns the node only when the verdict is affirming.
+func (c *Client) Verify(ctx context.Context, nodeURL string) (*Node, error) {
+	nodeURL = strings.TrimSuffix(nodeURL, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, nodeURL+"/sworn/v1/bundle", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the bundle of %s: %v", nodeURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBundle+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetching the bundle of %s: %v", nodeURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the node %s does not serve its bundle (%s): %s", nodeURL, resp.Status, firstLine(data))
+	}
+	b, err := attest.ParseBundle(data)
+	if err != nil {
+		return nil, fmt.Errorf("the bundle of %s: %v", nodeURL, err)
+	}
+	return c.VerifyBundle(ctx, nodeURL, b)
+}
+
+// VerifyBundle appraises a bundle obtained otherwise (from a relay's
+// directory) for the node at nodeURL.
+func (c *Client) VerifyBundle(ctx context.Context, nodeURL string, b *attest.Bundle) (*Node, error) {
+	if c.Policy == nil {
+		return nil, errors.New("client: no policy")
+	}
+	r := c.appraiser().Appraise(ctx, b, appraiser.Options{At: c.now(), Policy: c.Policy})
+	if r.Verdict != attest.Affirming {
+		return nil, fmt.Errorf("%w: %s is %s: %s", ErrNotVerified, nodeURL, r.Verdict, r.FirstProblem())
+	}
+	cfgs, err := b.Keys.Configs()
+	if err != nil {
+		return nil, err
+	}
+	k, s, err := wire.Choose(cfgs, c.AllowClassical)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", nodeURL, err)
+	}
+	return &Node{URL: strings.TrimSuffix(nodeURL, "/"), Bundle: b, Result: r, Key: k, Suite: s}, nil
+}
+
+// Response is a node's answer. Its Body streams the decrypted content;
+// once Body returned io.EOF, Receipt holds the answer's receipt.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   io.ReadCloser
+	// Request is the binary HTTP request as encrypted (for the receipt).
+	Request []byte
+
+	content bytes.Buffer
+	receipt []byte
+	done    bool
+}
+
+// Receipt returns the receipt once the body has been read to its end.
+func (r *Response) Receipt() ([]byte, error) {
+	if !r.done {
+		return nil, errors.New("the answer has not been read to its end")
+	}
+	if r.receipt == nil {
+		return nil, errors.New("the node's answer carried no receipt")
+	}
+	return r.receipt, nil
+}
+
+// Content returns the content read so far.
+func (r *Response) Content() []byte { return r.content.Bytes() }
+
+// Do sends req to the node, encrypted as a chunked OHTTP request, and
+// returns the answer as it streams. req's URL path must be one the node
+// serves (/v1/chat/completions, …); its host is not sent.
+func (c *Client) Do(ctx context.Context, n *Node, req *http.Request) (*Response, error) {
+	b, err := bhttp.FromHTTPRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	b.Scheme, b.Authority = "https", "node"
+	b.Header = keep(b.Header, "content-type", "accept")
+	b.Header = append(b.Header, bhttp.Field{Name: "date", Value: c.now().UTC().Format(http.TimeFormat)})
+	plain, err := b.Encode()
+	if err != nil {
+		return nil, err
+	}
+	var sealed bytes.Buffer
+	w, err := wire.NewChunkedRequestWriter(n.Key, n.Suite, &sealed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/sworn/v1/ohttp", &sealed)
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", wire.MediaTypeChunkedReq)
+	hr.Header.Set("Incremental", "?1")
+	resp, err := c.http().Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("sending to %s: %v", n.URL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		return nil, &StatusError{Status: resp.StatusCode, Message: firstLine(msg)}
+	}
+	br, err := bhttp.NewReader(w.OpenResponse(resp.Body), &bhttp.Options{Strict: true})
+	if err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the node's answer: %v", err)
+	}
+	out := &Response{Status: br.Response().Status, Header: br.Response().Header.Header(), Request: plain}
+	if out.Header == nil {
+		out.Header = http.Header{}
+	}
+	out.Body = &body{r: br, resp: out, raw: resp.Body}
+	return out, nil
+}
+
+// body reads the decrypted content; at its end it reads the trailer.
+type body struct {
+	r    *bhttp.Reader
+	resp *Response
+	raw  io.ReadCloser
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.resp.content.Write(p[:n])
+	if err == io.EOF {
+		tr, terr := b.r.Trailer()
+		if terr != nil {
+			return n, terr
+		}
+		if v := tr.Get(receipt.Trailer); v != "" {
+			b.resp.receipt, _ = base64.RawURLEncoding.DecodeString(v)
+		}
+		b.resp.done = true
+		// Read the HTTP body to its end, so the connection is reused.
+		io.Copy(io.Discard, io.LimitReader(b.raw, 64<<10))
+	}
+	return n, err
+}
+
+func (b *body) Close() error { return b.raw.Close() }
+
+// CheckReceipt verifies an answer's receipt offline against the node's
+// bundle and what the client sent and received.
+func (c *Client) CheckReceipt(ctx context.Context, n *Node, r *Response) (*attest.Result, error) {
+	rc, err := r.Receipt()
+	if err != nil {
+		return nil, err
+	}
+	res := receipt.Appraise(ctx, rc, n.Bundle, attest.Options{At: c.now(), Policy: c.Policy, Verifiers: c.appraiser().Verifiers(), Release: c.appraiser().Release()},
+		&receipt.Exchange{Request: r.Request, Response: &receipt.Response{Status: r.Status, Content: r.Content()}})
+	return res, nil
+}
+
+func keep(fs bhttp.Fields, names ...string) bhttp.Fields {
+	var out bhttp.Fields
+	for _, f := range fs {
+		for _, n := range names {
+			if f.Name == n {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,295 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/sworn-dev/sworn/attest"
+)
+
+// Typed errors of the SDK. Each is wrapped with the details.
+var (
+	// ErrNoVerifiedNode: no node passed the appraisal (NoVerifiedNodeError
+	// says why each failed).
+	ErrNoVerifiedNode = errors.New("no node passed the appraisal")
+	// ErrReceiptInvalid: the answer's receipt does not verify.
+	ErrReceiptInvalid = errors.New("the answer's receipt does not verify")
+)
+
+// NoVerifiedNodeError lists why each node failed the appraisal.
+type NoVerifiedNodeError struct {
+	Reasons map[string]string // node URL → why
+}
+
+func (e *NoVerifiedNodeError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrNoVerifiedNode.Error())
+	for u, why := range e.Reasons {
+		fmt.Fprintf(&b, "; %s: %s", u, why)
+	}
+	return b.String()
+}
+
+func (e *NoVerifiedNodeError) Unwrap() error { return ErrNoVerifiedNode }
+
+// Pool is a set of nodes that passed the client's appraisal, refetched
+// when a node rotates its keys.
+type Pool struct {
+	c    *Client
+	urls []string
+
+	mu      sync.Mutex
+	nodes   map[string]*Node
+	reasons map[string]string
+}
+
+// NewPool appraises every node of urls and keeps those that pass. It fails
+// with a *NoVerifiedNodeError when none does.
+func (c *Client) NewPool(ctx context.Context, urls []string) (*Pool, error) {
+	p := &Pool{c: c, urls: urls, nodes: map[string]*Node{}, reasons: map[string]string{}}
+	for _, u := range urls {
+		p.refresh(ctx, u)
+	}
+	if len(p.nodes) == 0 {
+		return nil, &NoVerifiedNodeError{Reasons: p.Reasons()}
+	}
+	return p, nil
+}
+
+func (p *Pool) refresh(ctx context.Context, u string) {
+	n, err := p.c.Verify(ctx, u)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		delete(p.nodes, u)
+		p.reasons[u] = err.Error()
+		return
+	}
+	delete(p.reasons, u)
+	p.nodes[u] = n
+}
+
+// Nodes returns the verified nodes.
+func (p *Pool) Nodes() []*Node {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Node, 0, len(p.nodes))
+	for _, u := range p.urls {
+		if n, ok := p.nodes[u]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Reasons says why the nodes that are not in the pool failed.
+func (p *Pool) Reasons() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]string{}
+	for u, r := range p.reasons {
+		out[u] = r
+	}
+	return out
+}
+
+// pick returns a verified node at random.
+func (p *Pool) pick() (*Node, error) {
+	ns := p.Nodes()
+	if len(ns) == 0 {
+		return nil, &NoVerifiedNodeError{Reasons: p.Reasons()}
+	}
+	return ns[rand.IntN(len(ns))], nil
+}
+
+// Do sends req to a verified node. When the node no longer holds the key
+// (it rotated), the pool refetches and appraises its bundle and retries
+// once.
+func (p *Pool) Do(ctx context.Context, req *http.Request) (*Node, *Response, error) {
+	n, err := p.pick()
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := bodyBytes(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := p.c.Do(ctx, n, withBody(req, body))
+	var se *StatusError
+	if errors.As(err, &se) && se.Status == http.StatusUnprocessableEntity {
+		p.refresh(ctx, n.URL)
+		if n, err = p.pick(); err != nil {
+			return nil, nil, err
+		}
+		resp, err = p.c.Do(ctx, n, withBody(req, body))
+	}
+	return n, resp, err
+}
+
+// Transport is an http.RoundTripper that sends each request, encrypted, to
+// a verified node of the pool and verifies the answer's receipt before the
+// last byte of the body is returned. The official OpenAI SDKs work through
+// it unchanged (openai-go: option.WithHTTPClient(&http.Client{Transport: t})).
+//
+// The response carries the trailers Sworn-Receipt (the receipt id) and
+// Sworn-Node once the body has been read; a receipt that does not verify
+// fails the last read with ErrReceiptInvalid.
+type Transport struct {
+	Pool *Pool
+	// Store, when set, keeps every verified receipt with its bundle.
+	Store *ReceiptStore
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	n, resp, err := t.Pool.Do(req.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	hr := &http.Response{
+		Status: fmt.Sprintf("%d %s", resp.Status, http.StatusText(resp.Status)), StatusCode: resp.Status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: resp.Header, ContentLength: -1, Request: req,
+		Trailer: http.Header{"Sworn-Receipt": nil, "Sworn-Node": nil},
+	}
+	hr.Body = &verifiedBody{t: t, n: n, resp: resp, hr: hr, ctx: req.Context()}
+	return hr, nil
+}
+
+// verifiedBody passes the answer through as it streams, but holds back
+// the bytes of the latest read until the next one arrives, so that the
+// last bytes are returned only once the receipt verified.
+type verifiedBody struct {
+	t       *Transport
+	n       *Node
+	resp    *Response
+	hr      *http.Response
+	ctx     context.Context
+	buf     []byte
+	pending []byte
+	eof     bool
+	err     error
+}
+
+func (v *verifiedBody) Read(p []byte) (int, error) {
+	if v.eof {
+		n := copy(p, v.pending)
+		v.pending = v.pending[n:]
+		if len(v.pending) == 0 {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.buf == nil {
+		v.buf = make([]byte, 32<<10)
+	}
+	for {
+		k, err := v.resp.Body.Read(v.buf)
+		switch {
+		case err == io.EOF:
+			if ferr := v.finish(); ferr != nil {
+				v.err, v.pending = ferr, nil
+				return 0, ferr
+			}
+			v.eof = true
+			v.pending = append(v.pending, v.buf[:k]...)
+			return v.Read(p)
+		case err != nil:
+			v.err = err
+			return 0, err
+		case k == 0:
+			continue
+		}
+		prev := v.pending
+		v.pending = append([]byte(nil), v.buf[:k]...)
+		if len(prev) > 0 {
+			n := copy(p, prev)
+			if n < len(prev) {
+				v.pending = append(prev[n:], v.pending...)
+			}
+			return n, nil
+		}
+	}
+}
+
+// finish verifies the receipt at the end of the body.
+func (v *verifiedBody) finish() error {
+	r, err := v.t.Pool.c.CheckReceipt(v.ctx, v.n, v.resp)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
+	}
+	if r.Verdict != attest.Affirming {
+		return fmt.Errorf("%w: %s", ErrReceiptInvalid, r.FirstProblem())
+	}
+	rc, _ := v.resp.Receipt()
+	id := ReceiptID(rc)
+	if v.t.Store != nil {
+		if _, err := v.t.Store.Put(rc, v.n.Bundle); err != nil {
+			return fmt.Errorf("keeping the receipt: %v", err)
+		}
+	}
+	v.hr.Trailer.Set("Sworn-Receipt", id)
+	v.hr.Trailer.Set("Sworn-Node", v.n.Describe())
+	return nil
+}
+
+func (v *verifiedBody) Close() error { return v.resp.Body.Close() }
+
+// ReceiptID names a receipt: the first 16 bytes of its SHA-256, in hex.
+func ReceiptID(receipt []byte) string {
+	h := sha256.Sum256(receipt)
+	return hex.EncodeToString(h[:16])
+}
+
+// Describe names the node's release and launch measurement, for the
+// Sworn-Node header.
+func (n *Node) Describe() string {
+	var parts []string
+	if n.Result.Release != nil {
+		if rel, ok := n.Result.Release.Claims["release"].(string); ok {
+			parts = append(parts, "release="+rel)
+		}
+	}
+	for _, name := range n.Result.DeviceNames() {
+		if m, ok := n.Result.Devices[name].Claims["measurement"].(string); ok {
+			parts = append(parts, "measurement="+m)
+			break
+		}
+	}
+	if n.Result.Simulated {
+		parts = append(parts, "simulated")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func bodyBytes(req *http.Request) ([]byte, error) {
+	if req.Body == nil {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(req.Body, 16<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 16<<20 {
+		return nil, errors.New("the request body is larger than 16 MiB")
+	}
+	return b, nil
+}
+
+func withBody(req *http.Request, b []byte) *http.Request {
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	r.ContentLength = int64(len(b))
+	return r
+}

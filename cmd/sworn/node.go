@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sworn-dev/sworn/attest/nvgpu"
+	"github.com/sworn-dev/sworn/attest/nvgpu/nvml"
+	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/node"
+	"github.com/sworn-dev/sworn/node/echo"
+	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/sim"
+)
+
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Run a sworn node: the attested OHTTP gateway in front of an inference engine"}
+	var platform, engine, release, policyPath, listen, logLevel, crlPath string
+	var gpus int
+	var seed uint64
+	var epoch time.Duration
+	var models []string
+	var tps float64
+	var allowWarning bool
+	serve := &cobra.Command{
+		Use:   "serve --platform sim|snp|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST]...",
+		Short: "Serve encrypted requests once the node's own evidence passes its policy",
+		Long: `serve makes the node's request and receipt keys in memory, collects evidence
+bound to them (--platform sim: the simulators, every result SIMULATED; snp:
+configfs-tsm or /dev/sev-guest and NVML; auto: snp when /dev/sev-guest or
+configfs-tsm is there, else refuses), appraises its own bundle with the
+client's pipeline, and serves only while that passes. It forwards decrypted
+requests to the engine on loopback (--engine echo runs the built-in echo
+engine) and writes nothing to disk. See docs/node.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if policyPath == "" || listen == "" {
+				return usageErr("node serve: --policy and --listen are required")
+			}
+			p, err := loadPolicy(policyPath)
+			if err != nil {
+				return err
+			}
+			if gpus < 0 || gpus > sim.MaxGPUs {
+				return usageErr("--gpus is %d; it must be 0 to %d", gpus, sim.MaxGPUs)
+			}
+			mm, err := parseModels(models)
+			if err != nil {
+				return err
+			}
+			var proof []byte
+			if release != "" {
+				if proof, err = readInput("--release", release); err != nil {
+					return err
+				}
+			}
+			level := slog.LevelInfo
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageErr("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			plat, err := nodePlatform(platform, gpus, seed, p, crlPath)
+			if err != nil {
+				return err
+			}
+			ln, err := listenTCP("node serve", listen)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			engineURL, closeEngine, err := nodeEngine(engine, tps)
+			if err != nil {
+				return err
+			}
+			defer closeEngine()
+			n, err := node.New(node.Config{Platform: plat, Policy: p, AllowWarning: allowWarning, Release: proof,
+				Engine: engineURL, Models: mm, Epoch: epoch, Logger: log})
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if err := n.Rotate(ctx); err != nil {
+				return failErr("node serve: the node does not serve: %v", err)
+			}
+			go n.Run(ctx)
+			srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+				IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: node (%s) listening on http://%s\n", plat.Name(), ln.Addr())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return failErr("node serve: %v", err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			log.Info("node stopped")
+			return nil
+		},
+	}
+	f := serve.Flags()
+	f.StringVar(&platform, "platform", "auto", "where evidence comes from: `sim`, snp or auto")
+	f.StringVar(&engine, "engine", "", "the OpenAI-compatible engine's base `URL` on loopback, or echo for the built-in echo engine")
+	f.StringVar(&release, "release", "", "the release proof `FILE` to staple (sworn release publish)")
+	f.StringVar(&policyPath, "policy", "", "policy `FILE` the node's own evidence must pass")
+	f.StringVar(&listen, "listen", "", "listen `ADDR` (host:port; port 0 picks one)")
+	f.StringVar(&crlPath, "snp-crl", "", "AMD's CRL `FILE` for the chip's product, stapled to the report (--platform snp)")
+	f.IntVar(&gpus, "gpus", 0, "simulated GPUs, `N` (--platform sim)")
+	f.Uint64Var(&seed, "sim-seed", 1, "the simulated machine, `N` (--platform sim)")
+	f.DurationVar(&epoch, "epoch", node.DefaultEpoch, "how long a passport bundle and its keys are valid (`DURATION`)")
+	f.StringArrayVar(&models, "model", nil, "a model the node serves, `NAME=sha256:HEX` (its sealed weights' digest); repeatable")
+	f.Float64Var(&tps, "echo-tokens-per-second", 0, "pace the echo engine at `N` tokens per second (0: as fast as possible)")
+	f.BoolVar(&allowWarning, "allow-warning", false, "serve when the self-appraisal is only a warning")
+	f.StringVar(&logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error (logs never hold prompts, answers or keys)")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+// parseModels reads --model NAME=sha256:HEX flags.
+func parseModels(flags []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range flags {
+		name, d, ok := strings.Cut(m, "=")
+		h, found := strings.CutPrefix(d, "sha256:")
+		b, err := hex.DecodeString(h)
+		if !ok || name == "" || !found || err != nil || len(b) != 32 {
+			return nil, usageErr("--model %q: want NAME=sha256:<64 hex digits>", excerpt(m))
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+// excerpt bounds an untrusted string quoted in a message.
+func excerpt(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath string) (node.Platform, error) {
+	if name == "auto" {
+		if _, err := os.Stat("/dev/sev-guest"); err == nil {
+			name = "snp"
+		} else if _, err := os.Stat("/sys/kernel/config/tsm/report"); err == nil {
+			name = "snp"
+		} else {
+			return nil, usageErr("--platform auto: this machine is not an SEV-SNP guest (no /dev/sev-guest or configfs-tsm); use --platform sim to try sworn on simulated hardware")
+		}
+	}
+	switch name {
+	case "sim":
+		return &node.SimPlatform{Seed: seed, GPUs: gpus}, nil
+	case "snp":
+		pl := &node.SNPPlatform{}
+		if gpus > 0 {
+			lib, err := nvml.Open()
+			if err != nil {
+				return nil, failErr("--platform snp with --gpus: NVML: %v", err)
+			}
+			pl.NVML, pl.GPU = lib, nvgpu.NewVerifier(nvgpu.NewCache(0))
+		}
+		pl.Policy = p
+		if crlPath != "" {
+			crl, err := readInput("--snp-crl", crlPath)
+			if err != nil {
+				return nil, err
+			}
+			if pl.CRLs, err = snp.ParseCRLs(crl); err != nil {
+				return nil, usageErr("--snp-crl %s: %v", crlPath, err)
+			}
+		}
+		return pl, nil
+	}
+	return nil, usageErr("--platform %q: use sim, snp or auto", excerpt(name))
+}
+
+// nodeEngine returns the engine's URL; echo starts the built-in engine on
+// a loopback port.
+func nodeEngine(engine string, tps float64) (*url.URL, func(), error) {
+	if engine == "echo" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, failErr("echo engine: %v", err)
+		}
+		srv := &http.Server{Handler: echo.New(echo.Options{TokensPerSecond: tps}), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		u, _ := url.Parse("http://" + ln.Addr().String())
+		return u, func() { srv.Close() }, nil
+	}
+	u, err := url.Parse(engine)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, usageErr("--engine %q: give the engine's base URL (http://127.0.0.1:8000) or echo", excerpt(engine))
+	}
+	if h := u.Hostname(); h != "localhost" && !net.ParseIP(h).IsLoopback() {
+		return nil, nil, usageErr("--engine %s: the engine must be on the node's loopback, so that prompts never leave the confidential VM", excerpt(engine))
+	}
+	return u, func() {}, nil
+}
