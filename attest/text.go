@@ -25,22 +25,10 @@ const SimulatedBanner = "SIMULATED: this appraisal trusted simulated roots; it p
 // and why, then the trust ledger.
 func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
-	if r.Simulated {
-		fmt.Fprintf(&b, "%s\n\n", SimulatedBanner)
-	}
-	fmt.Fprintf(&b, "Verdict: %s (at %s)\n", strings.ToUpper(string(r.Verdict)), FormatAt(r.At))
-	if r.Verdict != Affirming {
-		if why := r.firstReason(); why != "" {
-			fmt.Fprintf(&b, "Because: %s\n", why)
-		}
-	}
+	r.writeHead(&b)
 	for _, name := range r.DeviceNames() {
 		d := r.Devices[name]
-		title := kindNames[d.Kind]
-		if title == "" {
-			title = d.Kind
-		}
-		writeSection(&b, fmt.Sprintf("%s (%s)", name, title), d.Section())
+		writeSection(&b, fmt.Sprintf("%s (%s)", name, kindTitle(d.Kind)), d.Section())
 	}
 	for _, s := range r.Sections() {
 		writeSection(&b, s.Name, s.Section)
@@ -66,14 +54,7 @@ func writeSection(b *strings.Builder, title string, s *Section) {
 		width = max(width, len(st.ID))
 	}
 	for _, st := range s.Steps {
-		mark := statusMarks[st.Status]
-		if mark == "" {
-			mark = "?"
-		}
-		detail := st.Detail
-		if st.Status == Skip {
-			detail = "skipped: " + detail
-		}
+		mark, detail := st.markDetail()
 		fmt.Fprintf(b, "  %s %-*s  %s\n", mark, width, st.ID, detail)
 	}
 }

@@ -1,7 +1,6 @@
 package nvgpu
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -10,7 +9,6 @@ import (
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +19,7 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/pemblocks"
 )
 
 // Chain limits.
@@ -75,37 +74,21 @@ func ParseCertChain(data []byte) ([]*x509.Certificate, error) {
 	if len(data) > MaxChainSize {
 		return nil, fmt.Errorf("certificate chain is %d bytes; the limit is %d", len(data), MaxChainSize)
 	}
-	var ders [][]byte
-	if bytes.Contains(data, []byte("-----BEGIN")) {
-		rest := data
-		for {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			if b.Type != "CERTIFICATE" {
-				return nil, fmt.Errorf("certificate chain holds a PEM %q block; only CERTIFICATE blocks are allowed", b.Type)
-			}
-			ders = append(ders, b.Bytes)
-			if len(ders) > MaxChainCerts {
-				return nil, fmt.Errorf("certificate chain has more than %d certificates", MaxChainCerts)
-			}
-		}
-		if len(bytes.TrimSpace(rest)) != 0 {
-			return nil, errors.New("certificate chain has text after its last PEM block that is not a certificate")
-		}
-	} else {
-		certs, err := x509.ParseCertificates(data)
+	if pemblocks.IsPEM(data) {
+		ders, err := pemblocks.Decode(data, "CERTIFICATE", MaxChainCerts)
 		if err != nil {
-			return nil, fmt.Errorf("certificate chain is neither PEM nor DER: %v", err)
+			return nil, fmt.Errorf("certificate chain: %v", err)
 		}
-		if len(certs) > MaxChainCerts {
-			return nil, fmt.Errorf("certificate chain has %d certificates; the limit is %d", len(certs), MaxChainCerts)
-		}
-		return certs, nil
+		return ParseDERChain(ders)
 	}
-	return ParseDERChain(ders)
+	certs, err := x509.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("certificate chain is neither PEM nor DER: %v", err)
+	}
+	if len(certs) > MaxChainCerts {
+		return nil, fmt.Errorf("certificate chain has %d certificates; the limit is %d", len(certs), MaxChainCerts)
+	}
+	return certs, nil
 }
 
 // ParseDERChain parses a list of DER certificates, leaf first.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/pemblocks"
 )
 
 // Size bounds of the pieces of SNP evidence.
@@ -214,33 +214,20 @@ func ParseCRLs(data []byte) ([][]byte, error) {
 }
 
 func parseDERorPEM(data []byte, blockType string, check func([]byte) error) ([][]byte, error) {
-	if !bytes.Contains(data, []byte("-----BEGIN")) {
+	if !pemblocks.IsPEM(data) {
 		if err := check(data); err != nil {
 			return nil, fmt.Errorf("neither PEM nor a DER %s: %v", blockType, err)
 		}
 		return [][]byte{data}, nil
 	}
-	var out [][]byte
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != blockType {
-			return nil, fmt.Errorf("PEM block %d is %q, want %q", len(out)+1, b.Type, blockType)
-		}
-		if err := check(b.Bytes); err != nil {
-			return nil, fmt.Errorf("PEM block %d: %v", len(out)+1, err)
-		}
-		out = append(out, b.Bytes)
+	out, err := pemblocks.Decode(data, blockType, 0)
+	if err != nil {
+		return nil, err
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM block found")
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, errors.New("unparseable data after the last PEM block")
+	for i, der := range out {
+		if err := check(der); err != nil {
+			return nil, fmt.Errorf("PEM block %d: %v", i+1, err)
+		}
 	}
 	return out, nil
 }

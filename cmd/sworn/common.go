@@ -3,8 +3,13 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/internal/atomicfile"
+	"github.com/sworn-dev/sworn/internal/safetext"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -59,7 +65,14 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	if path == "" {
 		return nil, nil
 	}
-	p, err := policy.Load(path)
+	data, err := policy.ReadFileLimited(path, policy.MaxSize)
+	if err != nil {
+		return nil, usageErr("policy %s: %v", path, err)
+	}
+	if !safetext.IsText(data) {
+		return nil, inputErr("policy", path, data, "a YAML text file (write one with: sworn policy init)", errors.New("the file is binary, not text"))
+	}
+	p, err := policy.Parse(path, data)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
@@ -91,23 +104,78 @@ func (f *verifyFlags) load() (time.Time, *policy.Policy, error) {
 
 // report prints a result (JSON or text) and turns its verdict into the exit status.
 func report(w io.Writer, r *attest.Result, asJSON bool) error {
+	var err error
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else if err := r.WriteText(w); err != nil {
+		err = printJSON(w, r)
+	} else {
+		err = r.WriteText(w)
+	}
+	if err != nil {
 		return err
 	}
+	return verdictExit(r)
+}
+
+// verdictExit turns a printed result's verdict into the exit status: nil
+// (0) when affirming, errNotVerified (1) otherwise.
+func verdictExit(r *attest.Result) error {
 	if r.Verdict != attest.Affirming {
 		return errNotVerified
 	}
 	return nil
 }
 
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // writeFileAtomic writes data to path through a fresh temporary file that
-// is synced and renamed, so a crash never leaves a half-written file.
+// is synced and renamed, so a crash never leaves a half-written file. Its
+// error names path, never the temporary file.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(path, data, perm)
+	err := atomicfile.Write(path, data, perm)
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write %s: its directory %s does not exist", path, filepath.Dir(path))
+	}
+	return fmt.Errorf("cannot write %s: %v", path, err)
+}
+
+// inputErr is the usage error for an input file that is not what the flag
+// takes: it names the flag and the file, says what was expected, and quotes
+// the start of the file safely.
+func inputErr(flag, path string, data []byte, expected string, err error) error {
+	return usageErr("%s %s: %v; expected %s (the file starts with %s)", flag, path, err, expected, safetext.Quote(data))
+}
+
+// internalRE finds where an error starts to speak of a decoder's internals
+// (CBOR and go-tpm field paths, Go type names) rather than of the input.
+var internalRE = regexp.MustCompile(`cbor: |asn1: |unmarshalling field |Go struct field |Go value of type |struct of type |reflect\.`)
+
+// hideInternals replaces the part of a message where a decoder's internals
+// begin (from its ": " up to the next "; ", or the end) with "malformed
+// encoding"; what stays says which input is wrong and how.
+func hideInternals(msg string) string {
+	loc := internalRE.FindStringIndex(msg)
+	if loc == nil {
+		return msg
+	}
+	start := strings.LastIndex(msg[:loc[0]], ": ")
+	if start < 0 {
+		return msg
+	}
+	rest := ""
+	if end := strings.Index(msg[loc[0]:], "; "); end >= 0 {
+		rest = hideInternals(msg[loc[0]+end:])
+	}
+	return msg[:start] + ": malformed encoding" + rest
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	nvmlbackend "github.com/sworn-dev/sworn/attest/nvgpu/nvml"
+	"golang.org/x/crypto/ocsp"
 )
 
 // newVerifyGPUCmd is `sworn verify gpu`.
@@ -44,11 +44,11 @@ verdict is at best a warning.`,
 				return err
 			}
 			rep, err := nvgpu.DecodeReportInput(data)
-			if err != nil {
-				return usageErr("--report %s: %v", reportPath, err)
+			if err == nil {
+				_, err = nvgpu.ParseReport(rep)
 			}
-			if _, err := nvgpu.ParseReport(rep); err != nil {
-				return usageErr("--report %s: %v", reportPath, err)
+			if err != nil {
+				return inputErr("--report", reportPath, data, "an NVIDIA GPU attestation report, hex text or raw bytes", err)
 			}
 			chainPEM, err := readInput("--certs", certsPath)
 			if err != nil {
@@ -56,7 +56,7 @@ verdict is at best a warning.`,
 			}
 			certs, err := nvgpu.ParseCertChain(chainPEM)
 			if err != nil {
-				return usageErr("--certs %s: %v", certsPath, err)
+				return inputErr("--certs", certsPath, chainPEM, "the device certificate chain, PEM, leaf first", err)
 			}
 			ev := &nvgpu.Evidence{Report: rep}
 			for _, c := range certs {
@@ -69,7 +69,7 @@ verdict is at best a warning.`,
 				}
 				x, err := nvgpu.DecodeRIMInput(d)
 				if err != nil {
-					return usageErr("--rim %s: %v", p, err)
+					return inputErr("--rim", p, d, "a RIM: its XML (swidtag) or the RIM service's JSON answer", err)
 				}
 				ev.RIMs = append(ev.RIMs, x)
 			}
@@ -77,6 +77,9 @@ verdict is at best a warning.`,
 				d, err := readInput("--ocsp", p)
 				if err != nil {
 					return err
+				}
+				if _, err := ocsp.ParseResponse(d, nil); err != nil {
+					return inputErr("--ocsp", p, d, "a DER OCSP response", err)
 				}
 				ev.OCSP = append(ev.OCSP, d)
 			}
@@ -111,7 +114,7 @@ verdict is at best a warning.`,
 	f.StringVar(&certsPath, "certs", "", "device certificate chain `FILE` (PEM, leaf first)")
 	f.StringArrayVar(&rimPaths, "rim", nil, "driver or VBIOS RIM `FILE` (XML or RIM service JSON); repeat for both")
 	f.StringArrayVar(&ocspPaths, "ocsp", nil, "stapled OCSP response `FILE` (DER); repeat")
-	f.StringVar(&nonceHex, "nonce", "", "expected requester nonce (64 hex digits)")
+	f.StringVar(&nonceHex, "nonce", "", "expected requester nonce: `HEX`, 64 digits")
 	f.StringVar(&device, "device", "gpu0", "device `NAME` to report the result under")
 	return cmd
 }
@@ -152,9 +155,7 @@ func newGPUProbeCmd() *cobra.Command {
 			defer lib.Close()
 			res := probe(lib, nonce, out)
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return printJSON(cmd.OutOrStdout(), res)
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "CC state: %+v", res.CC)
@@ -178,7 +179,7 @@ func newGPUProbeCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&nonceHex, "nonce", "", "also ask each GPU for a report answering this nonce (64 hex digits)")
+	cmd.Flags().StringVar(&nonceHex, "nonce", "", "also ask each GPU for a report answering this nonce: `HEX`, 64 digits")
 	cmd.Flags().StringVar(&out, "out", "", "save each GPU's chain (PEM) and report (hex) in `DIR`")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -298,7 +299,7 @@ func newGPURIMsFetchCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&ids, "id", nil, "RIM `ID` to fetch; repeat")
 	cmd.Flags().StringVar(&out, "out", "", "write RIMs into `DIR`")
 	cmd.Flags().StringVar(&url, "url", nvgpu.DefaultRIMServiceURL, "RIM service base `URL`")
-	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "per-request timeout")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "per-request timeout (a `DURATION` such as 10s)")
 	return cmd
 }
 

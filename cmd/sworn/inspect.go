@@ -1,20 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"time"
 
+	"github.com/google/go-tpm/tpm2"
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/internal/safetext"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -22,8 +24,15 @@ import (
 func inspectCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE",
-		Short: "Print a bundle or an evidence file as JSON",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a bundle or an evidence file as JSON (nothing is verified)",
+		Long: `inspect decodes one file and prints it as JSON; it verifies nothing. It
+reads: a sworn evidence bundle; a release proof (.tlog-proof, with its
+record); a raw SEV-SNP report or an Azure HCL report; an NVIDIA GPU
+attestation report (hex text or raw) or RIM (XML); a TPM quote's TPMS_ATTEST
+(tpm2_quote -m); a TPM attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from
+tpm2_createak -u, or PEM); and a TCG event log (binary_bios_measurements),
+replayed per bank to the PCR values it implies.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readInput("input", args[0])
 			if err != nil {
@@ -33,9 +42,7 @@ func inspectCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("%s: %v", args[0], err)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(v)
+			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
 }
@@ -49,6 +56,11 @@ func inspect(data []byte) (any, error) {
 	if !errors.Is(err, attest.ErrNotBundle) {
 		return nil, err
 	}
+	if _, perr := tlog.ParseProof(data); perr == nil {
+		return map[string]any{"kind": "tlog-proof", "proof": inspectProof(data)}, nil
+	} else if bytes.HasPrefix(data, []byte("c2sp.org/tlog-proof@v1\n")) {
+		return nil, fmt.Errorf("a release proof that does not parse: %v", perr)
+	}
 	if rep, rerr := snp.ParseReport(data); rerr == nil {
 		return map[string]any{"kind": attest.KindSNP, "evidence": snp.Inspect(rep)}, nil
 	}
@@ -60,7 +72,102 @@ func inspect(data []byte) (any, error) {
 	if rim, rerr := nvgpu.ParseRIM(data); rerr == nil {
 		return map[string]any{"kind": "nvidia-rim", "rim": jsonFriendly(rim)}, nil
 	}
-	return nil, errors.New("not a sworn bundle, a raw SEV-SNP report, an Azure HCL report, an NVIDIA GPU attestation report or an NVIDIA RIM")
+	if q, ok := parseTPMSAttest(data); ok {
+		return map[string]any{"kind": "tpm-quote", "quote": q}, nil
+	}
+	if ak, rerr := tpm.ParseAK(data); rerr == nil {
+		fp := ak.Fingerprint()
+		return map[string]any{"kind": "tpm-ak", "ak": map[string]any{"fingerprint": hex.EncodeToString(fp[:]), "pem": ak.PEM(), "public": jsonFriendly(ak.Public)}}, nil
+	}
+	if pcrs := eventLogPCRs(data); pcrs != nil {
+		return map[string]any{"kind": "tcg-eventlog", "size": len(data), "pcrs": pcrs}, nil
+	}
+	return nil, fmt.Errorf("not a sworn bundle, a release proof, a raw SEV-SNP or Azure HCL report, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
+}
+
+// inspectProof decodes a release proof and the record it carries.
+func inspectProof(data []byte) any {
+	p, err := tlog.ParseProof(data)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	hashes := make([]string, len(p.Hashes))
+	for i, h := range p.Hashes {
+		hashes[i] = hex.EncodeToString(h[:])
+	}
+	out := map[string]any{"index": p.Index, "inclusion_proof": hashes, "checkpoint": string(p.Checkpoint)}
+	if rec, err := tlog.ParseLeaf(p.Record); err != nil {
+		out["record_error"] = err.Error()
+	} else {
+		out["record"] = rec
+	}
+	return out
+}
+
+// parseTPMSAttest decodes a TPM quote's TPMS_ATTEST (tpm2_quote -m): only a
+// structure with the TPM_GENERATED magic and the quote type counts.
+func parseTPMSAttest(data []byte) (q any, ok bool) {
+	defer func() {
+		if recover() != nil { // go-tpm's reflective decoder may panic on garbage
+			q, ok = nil, false
+		}
+	}()
+	if len(data) > tpm.MaxAttestSize {
+		return nil, false
+	}
+	att, err := tpm2.Unmarshal[tpm2.TPMSAttest](data)
+	if err != nil || att.Magic != tpm2.TPMGeneratedValue || att.Type != tpm2.TPMSTAttestQuote {
+		return nil, false
+	}
+	info, err := att.Attested.Quote()
+	if err != nil {
+		return nil, false
+	}
+	sel := map[string][]int{}
+	for _, s := range info.PCRSelect.PCRSelections {
+		var idx []int
+		for i, b := range s.PCRSelect {
+			for bit := range 8 {
+				if b&(1<<bit) != 0 {
+					idx = append(idx, i*8+bit)
+				}
+			}
+		}
+		sel[tpm.Alg(s.Hash).String()] = idx
+	}
+	return map[string]any{
+		"type":             "TPM_ST_ATTEST_QUOTE",
+		"qualified_signer": hex.EncodeToString(tpm2.Marshal(att.QualifiedSigner)),
+		"extra_data":       hex.EncodeToString(att.ExtraData.Buffer),
+		"clock":            att.ClockInfo.Clock,
+		"reset_count":      att.ClockInfo.ResetCount,
+		"restart_count":    att.ClockInfo.RestartCount,
+		"safe":             att.ClockInfo.Safe,
+		"firmware_version": fmt.Sprintf("%#016x", att.FirmwareVersion),
+		"pcr_select":       sel,
+		"pcr_digest":       hex.EncodeToString(info.PCRDigest.Buffer),
+	}, true
+}
+
+// eventLogPCRs replays a TCG event log in each bank it has and returns the
+// PCR values per bank, or nil when it is not an event log.
+func eventLogPCRs(data []byte) map[string]map[int]string {
+	out := map[string]map[int]string{}
+	for _, bank := range []tpm.Alg{tpm.SHA1, tpm.SHA256, tpm.SHA384, tpm.SHA512} {
+		pcrs, err := tpm.ComputePCRs(data, bank)
+		if err != nil || len(pcrs) == 0 {
+			continue
+		}
+		m := map[int]string{}
+		for i, v := range pcrs {
+			m[i] = hex.EncodeToString(v)
+		}
+		out[bank.String()] = m
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func inspectBundle(b *attest.Bundle) any {
@@ -102,11 +209,7 @@ func inspectBundle(b *attest.Bundle) any {
 	}
 	out["evidence"] = es
 	if b.Release != nil {
-		if p, err := tlog.ParseProof(b.Release); err != nil {
-			out["release"] = map[string]any{"error": err.Error()}
-		} else {
-			out["release"] = p
-		}
+		out["release"] = inspectProof(b.Release)
 	}
 	return out
 }

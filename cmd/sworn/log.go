@@ -115,8 +115,8 @@ hold Tessera's schema (see docs/tlog.md).`,
 	serve.Flags().StringVar(&witnessPolicy, "witness-policy", "", "witness policy `FILE` (Sigsum/tlog-policy format: witness, group, quorum)")
 	serve.Flags().StringVar(&storage, "storage", "posix", "storage driver: `posix` (--dir) or mysql (--mysql-dsn)")
 	serve.Flags().StringVar(&mysqlDSN, "mysql-dsn", "", "MySQL `DSN` for --storage mysql (user:pass@tcp(host:3306)/db; default $SWORN_LOG_MYSQL_DSN)")
-	serve.Flags().DurationVar(&cpInterval, "checkpoint-interval", 0, "how often to sign a checkpoint (default 100ms; at least 1s with MySQL)")
-	serve.Flags().DurationVar(&batchAge, "batch-age", 50*time.Millisecond, "longest wait for a sequencing batch")
+	serve.Flags().DurationVar(&cpInterval, "checkpoint-interval", 0, "how often to sign a checkpoint, a `DURATION` (default 100ms; at least 1s with MySQL)")
+	serve.Flags().DurationVar(&batchAge, "batch-age", 50*time.Millisecond, "longest wait for a sequencing batch (a `DURATION`)")
 	cmd.AddCommand(serve)
 	return cmd
 }

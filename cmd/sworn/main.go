@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sworn-dev/sworn/internal/safetext"
 )
 
 // Exit codes.
@@ -28,22 +31,32 @@ func main() {
 // run executes the command line and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
+	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(helpCmd())
+	guardGroups(root)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
 	}
+	// Messages may quote what was typed or read: Clean keeps control bytes
+	// off the terminal, hideInternals keeps decoder internals out.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "sworn: %v\n", ee.err)
+			fmt.Fprintf(stderr, "sworn: %s\n", safetext.Clean(hideInternals(ee.err.Error())))
 		}
 		return ee.code
 	}
-	// cobra's own errors: unknown command or flag, wrong argument count.
-	fmt.Fprintf(stderr, "sworn: %v\n", err)
+	// cobra's own errors: unknown flag, wrong argument count. They name
+	// neither the command nor what it takes, so add both.
+	where := ""
+	if cmd.HasParent() {
+		where = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ") + ": "
+	}
+	fmt.Fprintf(stderr, "sworn: %s%s\nusage: %s\n", where, safetext.Clean(err.Error()), cmd.UseLine())
 	return exitUsage
 }
 
@@ -65,6 +78,69 @@ and says plainly what it verified and what it still assumes.`,
 	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd(),
 		newKeygenCmd(), newLogCmd(), newWitnessCmd(), newReleaseCmd(), newMonitorCmd(), newNodeCmd(), newProxyCmd(), newAskCmd(), newReceiptsCmd())
 	return root
+}
+
+// guardGroups makes every command group (a command with subcommands and no
+// action of its own), the root included, refuse what it does not know: an
+// unknown subcommand, or none at all, is a usage error (exit 2) that names
+// the closest subcommands. Cobra alone prints the group's help and exits 0.
+func guardGroups(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(cmd, args[0])
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			return usageErr("%s needs a subcommand: %s (see %s --help)", cmd.CommandPath(), strings.Join(subcommandNames(cmd), ", "), cmd.CommandPath())
+		}
+	}
+	for _, s := range c.Commands() {
+		guardGroups(s)
+	}
+}
+
+// unknownCommand is the usage error for a subcommand that group does not have.
+func unknownCommand(group *cobra.Command, name string) error {
+	hint := "its subcommands are " + strings.Join(subcommandNames(group), ", ")
+	if group.SuggestionsMinimumDistance <= 0 {
+		group.SuggestionsMinimumDistance = 2
+	}
+	if sug := group.SuggestionsFor(name); len(sug) > 0 {
+		hint = "did you mean " + strings.Join(sug, " or ") + "?"
+	}
+	return usageErr("unknown command %s for %q; %s", safetext.Quote([]byte(name)), group.CommandPath(), hint)
+}
+
+// subcommandNames lists a group's visible subcommands.
+func subcommandNames(group *cobra.Command) []string {
+	var names []string
+	for _, s := range group.Commands() {
+		if s.IsAvailableCommand() {
+			names = append(names, s.Name())
+		}
+	}
+	return names
+}
+
+// helpCmd replaces cobra's help command, which answers an unknown topic
+// with exit 0.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				cmd, rest = c.Root(), args
+			}
+			if len(rest) > 0 && cmd.HasSubCommands() {
+				return unknownCommand(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // exitError carries an exit code through cobra.

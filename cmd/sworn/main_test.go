@@ -74,8 +74,12 @@ func TestSimulatedBundle(t *testing.T) {
 	}
 
 	code, out, _ = sworn(t, "explain", bundle, "--policy", simPolicy, "--at", testAt)
-	if code != 0 || strings.Count(out, "SIMULATED:") < 2 || !strings.Contains(out, "✔ snp.signature") || !strings.Contains(out, "Still assumed") {
+	if code != 0 || strings.Count(out, "SIMULATED:") < 2 || !strings.Contains(out, "✔ cpu0 snp.signature") || !strings.Contains(out, "1. Hardware roots of trust") ||
+		!strings.Contains(out, "3. Measured boot (vTPM) — affirming") || !strings.Contains(out, "Rests on:") || !strings.Contains(out, "Assumed:") {
 		t.Fatalf("explain: exit %d\n%s", code, out)
+	}
+	if _, text, _ := sworn(t, "verify", "bundle", bundle, "--policy", simPolicy, "--at", testAt); text == out {
+		t.Fatal("explain prints the same as verify bundle")
 	}
 
 	// Every output of a simulated appraisal says SIMULATED, including
@@ -117,6 +121,14 @@ func TestNonce(t *testing.T) {
 	code, out, _ := sworn(t, "verify", "bundle", bundle, "--policy", simPolicy, "--nonce", strings.Repeat("cd", 32), "--at", testAt)
 	if code != 1 || !strings.Contains(out, "✘ bundle.freshness") {
 		t.Fatalf("replayed bundle with another nonce: exit %d\n%s", code, out)
+	}
+	// explain takes the same inputs and gives the same verdict.
+	if code, out, _ := sworn(t, "explain", bundle, "--policy", simPolicy, "--nonce", nonce, "--at", testAt); code != 0 || !strings.Contains(out, "✔ bundle bundle.freshness") {
+		t.Fatalf("explain with the right nonce: exit %d\n%s", code, out)
+	}
+	code, out, _ = sworn(t, "explain", bundle, "--policy", simPolicy, "--nonce", strings.Repeat("cd", 32), "--at", testAt)
+	if code != 1 || !strings.Contains(out, "✘ bundle bundle.freshness") {
+		t.Fatalf("explain with another nonce: exit %d\n%s", code, out)
 	}
 	// Without --nonce, freshness is unchecked: at best a warning.
 	code, out, _ = sworn(t, "verify", "bundle", bundle, "--policy", simPolicy, "--at", testAt)

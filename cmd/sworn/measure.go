@@ -58,9 +58,7 @@ func newMeasureUKICmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(w, out)
 			}
 			for _, b := range measureBanks {
 				o := out[b.String()]
@@ -110,9 +108,7 @@ func newMeasureEventlogCmd() *cobra.Command {
 			slices.Sort(idx)
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"bank": b.String(), "pcrs": hexPCRs, "claims": claims})
+				return printJSON(w, map[string]any{"bank": b.String(), "pcrs": hexPCRs, "claims": claims})
 			}
 			for _, i := range idx {
 				fmt.Fprintf(w, "%s:%-2d %s\n", b, i, hexPCRs[i])
@@ -123,6 +119,6 @@ func newMeasureEventlogCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&bank, "bank", "sha256", "PCR bank to replay (sha1, sha256, sha384, sha512)")
+	cmd.Flags().StringVar(&bank, "bank", "sha256", "PCR `BANK` to replay: sha1, sha256, sha384 or sha512")
 	return cmd
 }

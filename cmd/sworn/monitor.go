@@ -77,7 +77,7 @@ that does not match the tree, a bad checkpoint signature).`,
 	cmd.Flags().StringVar(&logURL, "log", "", "log `URL`")
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy `FILE` with a log: section")
 	cmd.Flags().StringVar(&state, "state", "", "state `DIR` (last checkpoint, next entry)")
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "poll interval")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "poll interval (a `DURATION` such as 30s)")
 	cmd.Flags().BoolVar(&once, "once", false, "poll once and exit")
 	return cmd
 }

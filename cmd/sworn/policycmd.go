@@ -57,7 +57,7 @@ the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
 				return usageErr("%s exists; pass --force to overwrite it", out)
 			}
 			if err := writeFileAtomic(out, data, 0o644); err != nil {
-				return usageErr("%v", err)
+				return usageErr("--out: %v", err)
 			}
 			return nil
 		},

@@ -80,7 +80,7 @@ func newReleaseCmd() *cobra.Command {
 	publish.Flags().StringVar(&logURL, "log", "", "log `URL`")
 	publish.Flags().StringVar(&key, "key", "", "publisher secret key `FILE`")
 	publish.Flags().StringVar(&out, "out", "", "write the proof to `PROOF`")
-	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long (an unreachable or restarting log is retried until then)")
+	publish.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this `DURATION` (an unreachable or restarting log is retried until then)")
 	cmd.AddCommand(publish)
 
 	var asJSON bool
@@ -223,7 +223,7 @@ the number of witnesses given.`,
 	vf.register(cmd)
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's verifier key `FILE` (or the key itself)")
 	cmd.Flags().StringArrayVar(&witnesses, "witness", nil, "a witness's verifier key `FILE`; repeatable")
-	cmd.Flags().IntVar(&quorum, "quorum", 0, "witness cosignatures required (default: all witnesses given)")
+	cmd.Flags().IntVar(&quorum, "quorum", 0, "`N` witness cosignatures required (default: all witnesses given)")
 	cmd.Flags().StringArrayVar(&publishers, "publisher", nil, "an allowed publisher's verifier key `FILE`; repeatable")
 	cmd.Flags().StringArrayVar(&revocations, "revocation", nil, "a stapled revocation proof `FILE`; repeatable")
 	cmd.Flags().StringVar(&state, "state", "", "keep the last-seen checkpoint in `DIR` and refuse a split view")

@@ -64,7 +64,7 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 				return usageErr("%v", err)
 			}
 			if err := writeFileAtomic(out, data, 0o644); err != nil {
-				return usageErr("%v", err)
+				return usageErr("--out: %v", err)
 			}
 			cmd.PrintErrf("wrote SIMULATED bundle %s (%d bytes)\n", out, len(data))
 			return nil

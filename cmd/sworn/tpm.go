@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/internal/pemblocks"
 )
 
 // newVerifyTPMCmd is `sworn verify tpm`: a TPM quote in tpm2-tools' formats
@@ -61,7 +62,7 @@ a policy's tpm.pinned_aks.`,
 					return err
 				}
 				if ev, err = tpm.ParseEvidence(body); err != nil {
-					return usageErr("--evidence %s: %v", evidence, err)
+					return inputErr("--evidence", evidence, body, "sworn TPM evidence (CBOR), as sworn's collector writes it", err)
 				}
 			} else {
 				if ev, err = evidenceFromFiles(quote, sig, ak, pcrs); err != nil {
@@ -72,23 +73,17 @@ a policy's tpm.pinned_aks.`,
 				if ev.EventLog, err = readInput("--eventlog", eventlog); err != nil {
 					return err
 				}
+				if err := checkEventLog(ev.EventLog); err != nil {
+					return inputErr("--eventlog", eventlog, ev.EventLog, "a TCG PC Client event log (binary_bios_measurements)", err)
+				}
 			}
 			if akCerts != "" {
 				data, err := readInput("--ak-certs", akCerts)
 				if err != nil {
 					return err
 				}
-				ev.AKCerts = nil
-				for {
-					var blk *pem.Block
-					blk, data = pem.Decode(data)
-					if blk == nil {
-						break
-					}
-					ev.AKCerts = append(ev.AKCerts, blk.Bytes)
-				}
-				if len(ev.AKCerts) == 0 {
-					return usageErr("--ak-certs %s holds no PEM certificate", akCerts)
+				if ev.AKCerts, err = pemblocks.Decode(data, "CERTIFICATE", tpm.MaxCerts); err != nil {
+					return inputErr("--ak-certs", akCerts, data, "the AK's certificate chain, PEM, leaf first", err)
 				}
 			}
 			// Bad input exits 2, before any appraisal.
@@ -125,7 +120,26 @@ a policy's tpm.pinned_aks.`,
 	return cmd
 }
 
+// checkEventLog fails when raw is not a TCG event log in any of the banks
+// sworn replays: bad input, not a verdict.
+func checkEventLog(raw []byte) error {
+	var first error
+	for _, bank := range []tpm.Alg{tpm.SHA256, tpm.SHA384, tpm.SHA1} {
+		_, err := tpm.ComputePCRs(raw, bank)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 func evidenceFromFiles(quote, sig, ak, pcrs string) (*tpm.Evidence, error) {
+	if quote == "" || sig == "" || ak == "" || pcrs == "" {
+		return nil, usageErr("give --quote, --sig, --ak and --pcrs (tpm2_quote -m, -s and -o, and the AK from tpm2_createak -u), or --evidence")
+	}
 	q, err := readInput("--quote", quote)
 	if err != nil {
 		return nil, err
@@ -140,7 +154,7 @@ func evidenceFromFiles(quote, sig, ak, pcrs string) (*tpm.Evidence, error) {
 	}
 	akObj, err := tpm.ParseAK(a)
 	if err != nil {
-		return nil, usageErr("--ak %s: %v", ak, err)
+		return nil, inputErr("--ak", ak, a, "a TPM2B_PUBLIC or TPMT_PUBLIC (tpm2_createak -u) or a PEM public key", err)
 	}
 	akRaw := akObj.Raw
 	if akRaw == nil { // PEM: carry it as given; ParseAK reads PEM too.
@@ -148,21 +162,22 @@ func evidenceFromFiles(quote, sig, ak, pcrs string) (*tpm.Evidence, error) {
 	}
 	pq, err := tpm.ParseQuote(tpm.Quote{Attest: q, Signature: s})
 	if err != nil {
-		return nil, usageErr("--quote/--sig: %v", err)
+		if strings.HasPrefix(err.Error(), "quote signature") {
+			return nil, inputErr("--sig", sig, s, "a TPMT_SIGNATURE (tpm2_quote -s)", err)
+		}
+		return nil, inputErr("--quote", quote, q, "a TPMS_ATTEST (tpm2_quote -m)", err)
 	}
 	var vals []tpm.PCR
-	if pcrs != "" {
-		data, err := readInput("--pcrs", pcrs)
-		if err != nil {
-			return nil, err
+	data, err := readInput("--pcrs", pcrs)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 0 && data[0] == '[' {
+		if err := json.Unmarshal(data, &vals); err != nil {
+			return nil, inputErr("--pcrs", pcrs, data, `JSON [{"alg":11,"index":0,"digest":"base64"}]`, err)
 		}
-		if len(data) > 0 && data[0] == '[' {
-			if err := json.Unmarshal(data, &vals); err != nil {
-				return nil, usageErr("--pcrs %s: %v", pcrs, err)
-			}
-		} else if vals, err = tpm.ParseToolsPCRs(pq, data); err != nil {
-			return nil, usageErr("--pcrs %s: %v", pcrs, err)
-		}
+	} else if vals, err = tpm.ParseToolsPCRs(pq, data); err != nil {
+		return nil, inputErr("--pcrs", pcrs, data, "the PCR values tpm2_quote -o writes for this quote", err)
 	}
 	return &tpm.Evidence{Version: tpm.EvidenceVersion, AK: akRaw, Quotes: []tpm.Quote{{Attest: q, Signature: s, PCRs: vals}}}, nil
 }

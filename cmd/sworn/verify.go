@@ -90,25 +90,42 @@ the reason, and keep the verdict at best "warning".`,
 	return cmd
 }
 
+// bundleFlags are the inputs of an appraisal of a whole bundle, shared by
+// verify bundle and explain.
+type bundleFlags struct {
+	policy, at, nonce string
+	revocations       []string
+}
+
+func (f *bundleFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.policy, "policy", "", "policy `FILE` (YAML)")
+	cmd.Flags().StringVar(&f.at, "at", "", "appraise at this `RFC3339` time instead of now")
+	cmd.Flags().StringVar(&f.nonce, "nonce", "", "the nonce the bundle must answer (challenge mode), as `HEX`")
+	cmd.Flags().StringArrayVar(&f.revocations, "revocation", nil, "a revocation proof `FILE` from the release log (sworn release revoke); repeatable")
+}
+
+// appraise reads the bundle at path and appraises it under the flags.
+func (f *bundleFlags) appraise(cmd *cobra.Command, path string) (*attest.Result, error) {
+	return appraiseBundleFile(path, f.policy, f.at, f.nonce, cmd.Flags().Changed("nonce"), f.revocations)
+}
+
 func verifyBundleCmd() *cobra.Command {
-	var f verifyFlags
-	var nonce string
-	var revocations []string
+	var f bundleFlags
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bundle FILE --policy FILE [--nonce HEX] [--revocation FILE]... [--at RFC3339] [--json]",
 		Short: "Verify a node's evidence bundle under a policy",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := appraiseBundleFile(args[0], f.policy, f.at, nonce, cmd.Flags().Changed("nonce"), revocations)
+			r, err := f.appraise(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			return report(cmd.OutOrStdout(), r, f.json)
+			return report(cmd.OutOrStdout(), r, asJSON)
 		},
 	}
-	cmd.Flags().StringVar(&nonce, "nonce", "", "the nonce the bundle must answer (challenge mode), as `HEX`")
-	cmd.Flags().StringArrayVar(&revocations, "revocation", nil, "a revocation proof `FILE` from the release log (sworn release revoke); repeatable")
 	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	return cmd
 }
 
@@ -153,21 +170,28 @@ func appraiseBundleFile(path, policyPath, atFlag, nonceHex string, haveNonce boo
 }
 
 func explainCmd() *cobra.Command {
-	var policyPath, at string
+	var f bundleFlags
 	cmd := &cobra.Command{
-		Use:   "explain FILE --policy FILE [--at RFC3339]",
+		Use:   "explain FILE --policy FILE [--nonce HEX] [--revocation FILE]... [--at RFC3339]",
 		Short: "Explain a bundle's chain of trust, layer by layer, and what is still assumed",
-		Args:  cobra.ExactArgs(1),
+		Long: `explain appraises a bundle exactly as verify bundle does, with the same
+inputs and exit codes, and tells the chain of trust layer by layer: the
+hardware roots, the CPU TEE, the measured boot (vTPM), the GPUs, the
+release log, and the node's keys, freshness and policy. Each layer says
+what it verified, what it rests on, and what is still assumed.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := appraiseBundleFile(args[0], policyPath, at, "", false, nil)
+			r, err := f.appraise(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			return report(cmd.OutOrStdout(), r, false)
+			if err := r.WriteExplain(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			return verdictExit(r)
 		},
 	}
-	cmd.Flags().StringVar(&policyPath, "policy", "", "policy `FILE` (YAML)")
-	cmd.Flags().StringVar(&at, "at", "", "appraise at this `RFC3339` time instead of now")
+	f.register(cmd)
 	return cmd
 }
 
