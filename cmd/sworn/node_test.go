@@ -110,7 +110,8 @@ func TestNodeAcrossProcesses(t *testing.T) {
 	}
 	resp.Body.Close()
 	content := string(resp.Content())
-	if resp.Status != 200 || !strings.Contains(content, answerCanary) || !strings.Contains(content, "[DONE]") || events < 3 {
+	// Reads may coalesce on a loaded machine; the SSE events may not.
+	if resp.Status != 200 || !strings.Contains(content, answerCanary) || !strings.Contains(content, "[DONE]") || events < 1 || strings.Count(content, "data: ") < 4 {
 		t.Fatalf("answer %d in %d reads: %q", resp.Status, events, content)
 	}
 	r, err := c.CheckReceipt(ctx, n, resp)

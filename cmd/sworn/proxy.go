@@ -289,12 +289,6 @@ func verifyReceiptWith(rc []byte, b *attest.Bundle, policyPath, atFlag string) (
 	return receipt.Appraise(context.Background(), rc, b, attest.Options{At: at, Policy: p, Verifiers: ap.Verifiers(), Release: ap.Release()}, nil), nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
