@@ -74,7 +74,7 @@ const (
 )
 
 // Start starts the stack; Close stops it.
-func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Nodes <= 0 {
 		cfg.Nodes = 2
 	}
@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	s = &Stack{Policy: filepath.Join(cfg.Dir, policyFile), Receipts: filepath.Join(cfg.Dir, receiptsDir)}
+	s := &Stack{Policy: filepath.Join(cfg.Dir, policyFile), Receipts: filepath.Join(cfg.Dir, receiptsDir)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		fmt.Fprintf(&wpol, "witness %s %s %s\n", name, wvk, u)
 		wkeys, wnames = append(wkeys, wvk), append(wnames, name)
 	}
-	fmt.Fprintf(&wpol, "group all %d %s\nquorum all\n", witnessCount, strings.Join(wnames, " "))
+	fmt.Fprintf(&wpol, "group witnesses %d %s\nquorum witnesses\n", witnessCount, strings.Join(wnames, " "))
 	group, err := tessera.NewWitnessGroupFromPolicy([]byte(wpol.String()))
 	if err != nil {
 		return nil, err
