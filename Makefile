@@ -23,11 +23,14 @@ unit:
 	$(GO) test -count=1 ./...
 
 ## interop: the wire package against an independent OHTTP implementation
-## (openpcc/ohttp), and the echo engine against the official openai-go SDK,
-## each in a module of its own so the main module does not need them
+## (openpcc/ohttp); the echo engine and sworn (proxy and Transport) against
+## the official openai-go SDK, each in a module of its own so the main module
+## does not need them; and the npm openai package against sworn up
 interop:
 	cd wire/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd node/echo/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd client/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
+	./scripts/npm-openai.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 10s)
 fuzz:

@@ -60,8 +60,13 @@ type Stack struct {
 	Policy   string
 	Receipts string
 
-	closers []func()
+	transport *client.Transport
+	closers   []func()
 }
+
+// Transport is the stack's client transport: requests through it go,
+// encrypted, to the stack's verified nodes (for SDKs given an HTTP client).
+func (s *Stack) Transport() *client.Transport { return s.transport }
 
 // The names of the stack's keys and files inside Dir.
 const (
@@ -215,7 +220,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	px := &client.Proxy{Transport: &client.Transport{Pool: pool, Store: &client.ReceiptStore{Dir: s.Receipts}}, Logger: log.With("component", "proxy")}
+	s.transport = &client.Transport{Pool: pool, Store: &client.ReceiptStore{Dir: s.Receipts}}
+	px := &client.Proxy{Transport: s.transport, Logger: log.With("component", "proxy")}
 	if s.ProxyURL, err = s.serve(cfg.Listen, px); err != nil {
 		return nil, err
 	}
