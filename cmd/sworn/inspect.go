@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
@@ -16,7 +18,9 @@ import (
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/client"
 	"github.com/sworn-dev/sworn/internal/safetext"
+	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -30,8 +34,10 @@ reads: a sworn evidence bundle; a release proof (.tlog-proof, with its
 record); a raw SEV-SNP report or an Azure HCL report; an NVIDIA GPU
 attestation report (hex text or raw) or RIM (XML); a TPM quote's TPMS_ATTEST
 (tpm2_quote -m); a TPM attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from
-tpm2_createak -u, or PEM); and a TCG event log (binary_bios_measurements),
-replayed per bank to the PCR values it implies.`,
+tpm2_createak -u, or PEM); a TCG event log (binary_bios_measurements),
+replayed per bank to the PCR values it implies; a receipt (COSE_Sign1, or its
+base64url text); an OHTTP key configuration list (application/ohttp-keys);
+and an encapsulated OHTTP request (its header only: key id, KEM, suite).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readInput("input", args[0])
@@ -61,6 +67,12 @@ func inspect(data []byte) (any, error) {
 	} else if bytes.HasPrefix(data, []byte("c2sp.org/tlog-proof@v1\n")) {
 		return nil, fmt.Errorf("a release proof that does not parse: %v", perr)
 	}
+	if r, rerr := receipt.Parse(receiptBytes(data)); rerr == nil {
+		return map[string]any{"kind": "receipt", "id": client.ReceiptID(receiptBytes(data)), "payload": jsonFriendly(r.Payload)}, nil
+	}
+	if _, kerr := wire.ParseKeyConfigs(data); kerr == nil {
+		return map[string]any{"kind": wire.MediaTypeKeys, "keys": keyConfigsJSON(data)}, nil
+	}
 	if rep, rerr := snp.ParseReport(data); rerr == nil {
 		return map[string]any{"kind": attest.KindSNP, "evidence": snp.Inspect(rep)}, nil
 	}
@@ -82,7 +94,12 @@ func inspect(data []byte) (any, error) {
 	if pcrs := eventLogPCRs(data); pcrs != nil {
 		return map[string]any{"kind": "tcg-eventlog", "size": len(data), "pcrs": pcrs}, nil
 	}
-	return nil, fmt.Errorf("not a sworn bundle, a release proof, a raw SEV-SNP or Azure HCL report, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
+	if h, encSize, herr := wire.ParseHeader(data); herr == nil && len(data) >= 7+encSize+16 {
+		// An encapsulated OHTTP request: its header only (the rest is ciphertext).
+		return map[string]any{"kind": "ohttp-request", "key_id": h.KeyID, "kem": wire.KEMName(h.KEM), "suite": h.Suite.String(),
+			"enc_bytes": encSize, "ciphertext_bytes": len(data) - 7 - encSize}, nil
+	}
+	return nil, fmt.Errorf("not a sworn bundle, a release proof, a receipt, an OHTTP key configuration list or request, a raw SEV-SNP or Azure HCL report, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
 }
 
 // inspectProof decodes a release proof and the record it carries.
@@ -308,4 +325,15 @@ func keyConfigsJSON(list []byte) any {
 		out = append(out, map[string]any{"key_id": c.ID, "kem": wire.KEMName(c.KEM), "kem_id": c.KEM, "public_key": hex.EncodeToString(c.PublicKey), "suites": suites})
 	}
 	return out
+}
+
+// receiptBytes decodes a receipt given as base64url text (the trailer's
+// value), or returns data as it is.
+func receiptBytes(data []byte) []byte {
+	if len(data) > 0 && data[0] != 0xd2 && len(data) < 2*receipt.MaxSize {
+		if dec, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(string(data)), "=")); err == nil {
+			return dec
+		}
+	}
+	return data
 }
