@@ -118,11 +118,72 @@ func (e *ReplayError) Error() string {
 // replay differs is a *ReplayError naming the PCR and, where possible, the
 // event.
 func ReplayEventLog(raw []byte, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
-	events, h, err := replayLog(raw, bank, pcrs)
+	el, err := openLog(raw)
 	if err != nil {
 		return nil, err
 	}
-	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: h, perPCR: map[int][]int{}}
+	return replayClaims(el, bank, pcrs)
+}
+
+// ReplayBanks replays the event log against every quoted bank that the log
+// also records, each bank by itself, so that a digest altered in any one
+// bank is found; claims come from the strongest of them (sha384 > sha256 >
+// sha1). It returns the replayed banks, strongest first. A bank that does
+// not replay is a *ReplayError naming it and the PCR; a log that records
+// none of the quoted banks is an error too.
+func ReplayBanks(raw []byte, quoted PCRs) (*LogClaims, []Alg, error) {
+	el, err := openLog(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var banks []Alg
+	for _, b := range replayOrder {
+		if len(quoted[b]) > 0 && slices.Contains(el.Algs, register.HashAlg(b)) {
+			banks = append(banks, b)
+		}
+	}
+	if len(banks) == 0 {
+		logged := make([]Alg, 0, len(el.Algs))
+		for _, a := range el.Algs {
+			logged = append(logged, Alg(a))
+		}
+		return nil, nil, fmt.Errorf("the event log records the banks %s, none of which is quoted (quoted: %s): it cannot be replayed", strings.Join(bankNames(logged), ", "), quotedBanks(quoted))
+	}
+	// Weaker banks first: they are cheap to replay, and claims are
+	// extracted only once, from the strongest.
+	for _, b := range banks[1:] {
+		if _, err := replayParsed(el, b, quoted[b]); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := replayClaims(el, banks[0], quoted[banks[0]])
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, banks, nil
+}
+
+// replayOrder lists the banks go-eventlog replays, strongest first.
+var replayOrder = []Alg{SHA384, SHA256, SHA1}
+
+func quotedBanks(p PCRs) string {
+	var out []string
+	for _, b := range []Alg{SHA1, SHA256, SHA384, SHA512} {
+		if len(p[b]) > 0 {
+			out = append(out, b.String())
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// replayClaims replays one bank of a parsed log and extracts claims from
+// the events that replayed.
+func replayClaims(el *tcg.EventLog, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
+	events, err := replayParsed(el, bank, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: bank.Hash(), perPCR: map[int][]int{}}
 	for _, e := range events {
 		c.perPCR[e.Index] = append(c.perPCR[e.Index], int(e.Num()))
 	}
@@ -143,29 +204,23 @@ func (c *LogClaims) safeExtract() (err error) {
 	return c.extract()
 }
 
-// replayLog parses the log with go-eventlog and replays it against the
-// given PCR values of one bank: the events it returns are those that
-// replayed.
-// openLog checks a log's size and bank and parses it.
-func openLog(raw []byte, bank Alg) (*tcg.EventLog, crypto.Hash, error) {
+// openLog checks a log's size and parses it.
+func openLog(raw []byte) (*tcg.EventLog, error) {
 	if len(raw) == 0 {
-		return nil, 0, errors.New("event log is empty")
+		return nil, errors.New("event log is empty")
 	}
 	if len(raw) > MaxEventLogSize {
-		return nil, 0, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
 	}
-	h := bank.Hash()
-	if h == 0 {
-		return nil, 0, fmt.Errorf("unknown bank %s", bank)
-	}
-	el, err := parseLog(raw)
-	return el, h, err
+	return parseLog(raw)
 }
 
-func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.Hash, error) {
-	el, h, err := openLog(raw, bank)
-	if err != nil {
-		return nil, 0, err
+// replayParsed replays a parsed log against the given PCR values of one
+// bank: the events it returns are those that replayed.
+func replayParsed(el *tcg.EventLog, bank Alg, pcrs map[int][]byte) ([]tcg.Event, error) {
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
 	}
 	idx := make([]int, 0, len(pcrs))
 	for i := range pcrs {
@@ -180,11 +235,11 @@ func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.H
 	if err != nil {
 		var re tcg.ReplayError
 		if errors.As(err, &re) {
-			return nil, 0, diagnose(el, bank, pcrs, re.InvalidMRs)
+			return nil, diagnose(el, bank, pcrs, re.InvalidMRs)
 		}
-		return nil, 0, fmt.Errorf("event log replay: %v", err)
+		return nil, fmt.Errorf("event log replay (%s): %v", bank, err)
 	}
-	return events, h, nil
+	return events, nil
 }
 
 func parseLog(raw []byte) (el *tcg.EventLog, err error) {
@@ -572,7 +627,11 @@ func subjectName(der []byte) string {
 // values of one bank that the log claims. They are untrusted until a quote
 // covers them; sworn measure eventlog prints them.
 func ComputePCRs(raw []byte, bank Alg) (map[int][]byte, error) {
-	el, h, err := openLog(raw, bank)
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
+	}
+	el, err := openLog(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -313,7 +313,11 @@ func BenchmarkReplayOnly100Events(b *testing.B) {
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
-		events, _, err := replayLog(raw, SHA384, pcrs)
+		el, err := openLog(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events, err := replayParsed(el, SHA384, pcrs)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -443,10 +447,15 @@ func TestSecureBootCache(t *testing.T) {
 
 	// The key: every byte of a PCR 7 or PCR 2 event counts, other PCRs'
 	// events do not.
-	events, h, err := replayLog(gceRaw, SHA384, gcePCRs)
+	el, err := openLog(gceRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	events, err := replayParsed(el, SHA384, gcePCRs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := crypto.SHA384
 	base := secureBootKey(h, events)
 	if secureBootKey(crypto.SHA256, events) == base {
 		t.Fatal("the key ignores the bank")

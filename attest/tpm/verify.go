@@ -203,12 +203,19 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 		}
 	default:
 		var err error
-		lc, err = ReplayEventLog(ev.EventLog, bank, quoted[bank])
+		var banks []Alg
+		lc, banks, err = ReplayBanks(ev.EventLog, quoted)
 		if err != nil {
 			s.Add(StepReplay, attest.Fail, "%v", err)
 			return
 		}
-		s.Add(StepReplay, attest.Pass, "event log replays to the %d quoted %s PCRs (%d events verified)", len(quoted[bank]), bank, lc.Events)
+		bank = banks[0]
+		replayed := make([]string, 0, len(banks))
+		for _, b := range banks {
+			replayed = append(replayed, fmt.Sprintf("%d %s", len(quoted[b]), b))
+		}
+		s.Add(StepReplay, attest.Pass, "event log replays to the quoted PCRs of every bank it records (%s; %d events verified); claims from %s", strings.Join(replayed, ", "), lc.Events, bank)
+		claims["eventlog_banks"] = bankNames(banks)
 		env.Ledger.Verify(LedgerReplay, "The TPM event log replays to the quoted PCR values: every measured boot component listed in it is what was extended.")
 		for k, val := range lc.claimMap() {
 			claims[k] = val
@@ -251,7 +258,16 @@ func pcrClaims(p PCRs) map[string]any {
 	return out
 }
 
-// bestBank picks the strongest quoted bank for replay.
+func bankNames(banks []Alg) []string {
+	out := make([]string, 0, len(banks))
+	for _, b := range banks {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// bestBank picks the strongest quoted bank, whose values the reference
+// check reads when there is no event log.
 func bestBank(p PCRs) Alg {
 	for _, b := range []Alg{SHA384, SHA512, SHA256, SHA1} {
 		if len(p[b]) > 0 {

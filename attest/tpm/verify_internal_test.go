@@ -3,6 +3,7 @@ package tpm
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 
 	"github.com/sworn-dev/sworn/internal/vectors"
@@ -52,5 +53,24 @@ func TestSubjectName(t *testing.T) {
 	}
 	if subjectName([]byte("junk")) != "unparsable certificate" {
 		t.Error("junk has a subject")
+	}
+}
+
+// TestReplayBanksNoneQuoted: a log that records none of the quoted banks
+// is refused, naming both sets of banks.
+func TestReplayBanksNoneQuoted(t *testing.T) {
+	l := NewLogBuilder(SHA256)
+	sep := []byte{0, 0, 0, 0}
+	d := l.Measure(0, evSeparator, sep, sep)
+	pcr0 := make([]byte, 32)
+	h := SHA256.Hash().New()
+	h.Write(pcr0)
+	h.Write(d[SHA256])
+	if _, _, err := ReplayBanks(l.Bytes(), PCRs{SHA256: {0: h.Sum(nil)}}); err != nil {
+		t.Fatalf("sha256 log, sha256 quote: %v", err)
+	}
+	_, _, err := ReplayBanks(l.Bytes(), PCRs{SHA384: {0: make([]byte, 48)}})
+	if err == nil || !strings.Contains(err.Error(), "records the banks sha256, none of which is quoted (quoted: sha384)") {
+		t.Fatalf("sha256 log, sha384 quote: %v", err)
 	}
 }
