@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"math/big"
@@ -87,14 +89,42 @@ func FuzzEventLog(f *testing.F) {
 }
 
 // eccQuote makes a software-signed quote with an ECC P-256 AK (the form
-// sworn's collector uses), for fuzz seeds and the benchmark.
+// sworn's collector uses: a primary key of the endorsement hierarchy), for
+// fuzz seeds and the benchmark.
 func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub := eccAKPublic(key)
+	attestBytes, sig = signQuote(tb, key, primaryQN(tb, pub))
+	return tpm2.Marshal(pub), attestBytes, sig
+}
+
+// eccAKPublic is AKTemplateECC with the key's point.
+func eccAKPublic(key *ecdsa.PrivateKey) tpm2.TPMTPublic {
 	pub := AKTemplateECC
 	pub.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
 		X: tpm2.TPM2BECCParameter{Buffer: key.X.FillBytes(make([]byte, 32))},
 		Y: tpm2.TPM2BECCParameter{Buffer: key.Y.FillBytes(make([]byte, 32))},
 	})
+	return pub
+}
+
+// primaryQN is the qualified name of pub as a primary key of the
+// endorsement hierarchy.
+func primaryQN(tb testing.TB, pub tpm2.TPMTPublic) []byte {
+	n, err := tpm2.ObjectName(&pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qn, err := QualifiedName(pub.NameAlg, []byte{0x40, 0, 0, 0x0b}, n.Buffer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return qn
+}
+
+// signQuote signs a quote of 24 zero sha256 PCRs with qualifying data
+// "nonce" and the given qualifiedSigner, with ECDSA-SHA256.
+func signQuote(tb testing.TB, key *ecdsa.PrivateKey, signer []byte) (attestBytes, sig []byte) {
 	vals := make([]byte, 0, 24*32)
 	for range 24 {
 		vals = append(vals, make([]byte, 32)...)
@@ -103,7 +133,7 @@ func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	att := tpm2.TPMSAttest{
 		Magic:           tpm2.TPMGeneratedValue,
 		Type:            tpm2.TPMSTAttestQuote,
-		QualifiedSigner: tpm2.TPM2BName{Buffer: []byte{0, 0xb}},
+		QualifiedSigner: tpm2.TPM2BName{Buffer: signer},
 		ExtraData:       tpm2.TPM2BData{Buffer: []byte("nonce")},
 		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
 			PCRSelect: selection(SHA256, seq(24)),
@@ -119,7 +149,7 @@ func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	ts := tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA, &tpm2.TPMSSignatureECC{
 		Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: r.Bytes()}, SignatureS: tpm2.TPM2BECCParameter{Buffer: s.Bytes()},
 	})}
-	return tpm2.Marshal(pub), ab, tpm2.Marshal(ts)
+	return ab, tpm2.Marshal(ts)
 }
 
 func seq(n int) []int {
@@ -147,6 +177,74 @@ func TestECCQuote(t *testing.T) {
 	ev.AK = other
 	s = runVerify(t, &Verifier{Nonce: []byte("nonce")}, ev, nil, nil)
 	wantStep(t, s, StepQuote, attest.Fail, "does not verify")
+}
+
+func zeroPCRs() []PCR {
+	var pcrs []PCR
+	for i := range 24 {
+		pcrs = append(pcrs, PCR{SHA256, uint8(i), make([]byte, 32)})
+	}
+	return pcrs
+}
+
+// TestQualifiedSigner: the quote's qualifiedSigner must be the AK's
+// qualified name, as a primary key or under the given parent. A quote
+// naming another signer, and an AK public area with other attributes (the
+// same key, so the signature still verifies), are refused at tpm.quote.
+func TestQualifiedSigner(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub := eccAKPublic(key)
+	nonce := &Verifier{Nonce: []byte("nonce")}
+	verify := func(ak tpm2.TPMTPublic, signer, parent []byte) *attest.Section {
+		att, sig := signQuote(t, key, signer)
+		ev := &Evidence{Version: 1, AK: tpm2.Marshal(ak), Quotes: []Quote{{att, sig, zeroPCRs()}}, AKParent: parent}
+		return runVerify(t, nonce, ev, nil, nil)
+	}
+	wantStep(t, verify(pub, primaryQN(t, pub), nil), StepQuote, attest.Pass, "qualified signer is the AK, a primary key of the endorsement hierarchy")
+
+	t.Run("another signer", func(t *testing.T) {
+		other := primaryQN(t, pub)
+		other[len(other)-1] ^= 1
+		wantStep(t, verify(pub, other, nil), StepQuote, attest.Fail, "qualified signer is not the attestation key")
+		wantStep(t, verify(pub, []byte{0, 0x0b}, nil), StepQuote, attest.Fail, "qualified signer is not the attestation key")
+	})
+	t.Run("flipped attribute bits", func(t *testing.T) {
+		// The quote was made by the key with pub's attributes; the
+		// evidence shows the same key with other attribute bits, each
+		// still a restricted fixedTPM signing key that ParseAK accepts.
+		for _, flip := range []func(a *tpm2.TPMAObject){
+			func(a *tpm2.TPMAObject) { a.NoDA = !a.NoDA },
+			func(a *tpm2.TPMAObject) { a.UserWithAuth = !a.UserWithAuth },
+			func(a *tpm2.TPMAObject) { a.FixedParent = !a.FixedParent },
+			func(a *tpm2.TPMAObject) { a.AdminWithPolicy = !a.AdminWithPolicy },
+		} {
+			alt := pub
+			flip(&alt.ObjectAttributes)
+			if _, err := ParseAK(tpm2.Marshal(alt)); err != nil {
+				t.Fatal(err)
+			}
+			wantStep(t, verify(alt, primaryQN(t, pub), nil), StepQuote, attest.Fail, "public area was altered")
+		}
+	})
+	t.Run("child key", func(t *testing.T) {
+		n, _ := tpm2.ObjectName(&pub)
+		parent := primaryQN(t, AKTemplateECC) // any qualified name
+		qn, err := QualifiedName(pub.NameAlg, parent, n.Buffer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStep(t, verify(pub, qn, parent), StepQuote, attest.Pass, "a child of the given parent")
+		wantStep(t, verify(pub, qn, nil), StepQuote, attest.Fail, "--ak-parent")
+		other := slices.Clone(parent)
+		other[5] ^= 1
+		wantStep(t, verify(pub, qn, other), StepQuote, attest.Fail, "or the parent is another one")
+	})
+	t.Run("bare public key", func(t *testing.T) {
+		att, sig := signQuote(t, key, []byte{0, 0x0b})
+		der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		ev := &Evidence{Version: 1, AK: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), Quotes: []Quote{{att, sig, zeroPCRs()}}}
+		wantStep(t, runVerify(t, nonce, ev, nil, nil), StepQuote, attest.Pass, "qualified signer not compared")
+	})
 }
 
 // BenchmarkVerifyQuoteECC: parse and verify one ECC-AK quote over 24 PCRs

@@ -134,6 +134,7 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 	}
 	quoted := PCRs{}
 	strong := false
+	signer := ""
 	for i, pq := range quotes {
 		if err := pq.CheckAKScheme(ak); err != nil {
 			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
@@ -143,6 +144,12 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 			s.Add(StepQuote, attest.Fail, "quote %d: %v: it was signed by another key or altered", i, err)
 			return
 		}
+		how, err := pq.CheckSigner(ak, ev.AKParent)
+		if err != nil {
+			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
+			return
+		}
+		signer = how
 		if err := pq.CheckPCRDigest(); err != nil {
 			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
 			return
@@ -176,7 +183,12 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 		banks = append(banks, fmt.Sprintf("%s×%d", b, len(quoted[b])))
 	}
 	slices.Sort(banks)
-	s.Add(StepQuote, attest.Pass, "%d quote(s) signed by the AK (%s); PCR digest matches %s; qualifying data %s", len(quotes), quoteSchemes(quotes), strings.Join(banks, ", "), qdNote(expect, v.Nonce != nil))
+	if signer == "" {
+		signer = "qualified signer not compared (the AK is a bare public key, not a TPM public area: its TPM attributes are vouched for only by what trusts the AK)"
+	} else {
+		signer = "qualified signer is the AK, " + signer
+	}
+	s.Add(StepQuote, attest.Pass, "%d quote(s) signed by the AK (%s); %s; PCR digest matches %s; qualifying data %s", len(quotes), quoteSchemes(quotes), signer, strings.Join(banks, ", "), qdNote(expect, v.Nonce != nil))
 	if expect == nil {
 		s.Add(StepNonce, attest.Skip, "no binding or nonce was given, so the quote's qualifying data %s was not checked: the quote may be old or replayed", hex.EncodeToString(quotes[0].ExtraData()))
 		env.Ledger.Assume("fresh.unchecked", "The bundle is assumed to be fresh: its nonce was not compared with one the verifier chose.")
