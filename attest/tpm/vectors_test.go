@@ -144,6 +144,15 @@ func TestAzureSNPvTPM(t *testing.T) {
 		t.Fatalf("ak_trust = %v", s.Claims["ak_trust"])
 	}
 
+	t.Run("policy does not accept tee", func(t *testing.T) {
+		p, err := policy.Parse("test", []byte("version: 1\ntpm:\n  ak_trust: [pinned]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := runVerify(t, v, ev, p, snpSection(ak))
+		wantStep(t, s, StepBinding, attest.Pass, "HCL runtime data")
+		wantStep(t, s, StepAK, attest.Fail, `does not accept "tee"`)
+	})
 	t.Run("wrong nonce", func(t *testing.T) {
 		s := runVerify(t, &Verifier{Nonce: []byte("challengf")}, ev, nil, snpSection(ak))
 		wantStep(t, s, StepQuote, attest.Fail, "qualifying data")
