@@ -29,6 +29,7 @@ const (
 	evSeparator       = 0x00000004
 	evAction          = 0x00000005
 	evEventTag        = 0x00000006
+	evSCRTMVersion    = 0x00000008
 	evIPL             = 0x0000000d
 	evEFIBootServices = 0x80000003
 	evEFIAction       = 0x80000007
@@ -239,6 +240,21 @@ func replayParsed(el *tcg.EventLog, bank Alg, pcrs map[int][]byte) ([]tcg.Event,
 		}
 		return nil, fmt.Errorf("event log replay (%s): %v", bank, err)
 	}
+	for seq, e := range el.Events(register.HashAlg(bank)) {
+		if e.Type != evNoAction && (e.Index < 0 || e.Index >= NumPCRs) {
+			return nil, fmt.Errorf("event log: event #%d (%s) is on PCR %d, but a PC Client TPM has PCRs 0 to %d: the log was altered", seq, typeName(uint32(e.Type)), e.Index, NumPCRs-1)
+		}
+	}
+	for _, e := range events {
+		if !hashesData(uint32(e.Type), e.Index) {
+			continue
+		}
+		d := h.New()
+		d.Write(e.Data)
+		if !bytes.Equal(d.Sum(nil), e.Digest) {
+			return nil, fmt.Errorf("event log: PCR %d event #%d (%s) replays, but its %s digest is not the hash of its data %x, as this event type requires: the event data was altered", e.Index, e.Num(), typeName(uint32(e.Type)), bank, e.Data)
+		}
+	}
 	return events, nil
 }
 
@@ -317,16 +333,26 @@ func diagnose(el *tcg.EventLog, bank Alg, pcrs map[int][]byte, bad []int) *Repla
 	return re
 }
 
-// digestOfData reports whether an event of this type on this PCR must have
-// the hash of its data as its digest.
-func digestOfData(typ uint32, pcr int) bool {
+// hashesData reports whether the TCG PC Client PFP fixes an event's
+// digest to the hash of its data: separators, EFI actions and the S-CRTM
+// version on PCR 0. Replay refuses such an event whose data does not hash
+// to its digest, since the data is not otherwise measured.
+func hashesData(typ uint32, pcr int) bool {
 	switch typ {
 	case evSeparator, evEFIAction:
 		return true
-	case evIPL:
-		return pcr == NodePCR || pcr == 12 || pcr == 13
+	case evSCRTMVersion:
+		return pcr == 0
 	}
 	return false
+}
+
+// digestOfData reports whether an event of this type on this PCR must have
+// the hash of its data as its digest: those of hashesData, and the EV_IPL
+// events of sworn's node (PCR 15) and systemd-stub (PCRs 12 and 13), which
+// diagnose names as suspects.
+func digestOfData(typ uint32, pcr int) bool {
+	return hashesData(typ, pcr) || typ == evIPL && (pcr == NodePCR || pcr == 12 || pcr == 13)
 }
 
 func typeName(t uint32) string {
@@ -371,8 +397,7 @@ func (c *LogClaims) extract() error {
 		case e.Index == 11 && t == evIPL:
 			name, ok := utf16z(e.Data)
 			if !ok {
-				c.note("PCR 11 event #%d has data that is not a UTF-16 section name", e.Num())
-				continue
+				return fmt.Errorf("PCR 11 event #%d (EV_IPL) has data that is not a UTF-16 section name: the log is not what systemd-stub writes", e.Num())
 			}
 			nh := c.hash.New()
 			nh.Write([]byte(name))
@@ -420,7 +445,7 @@ func (c *LogClaims) extract() error {
 		}
 	}
 	if pending != nil {
-		c.note("PCR 11: section %s was named but its contents were not measured", pending.Name)
+		return fmt.Errorf("PCR 11: UKI section %s was named but its contents event is missing or altered: the log is not what systemd-stub writes", pending.Name)
 	}
 	return nil
 }
