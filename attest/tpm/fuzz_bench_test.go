@@ -1,6 +1,7 @@
 package tpm
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -438,7 +440,12 @@ func TestLog100(t *testing.T) {
 }
 
 // TestSystemdMeasureCrossCheck compares sworn's PCR 11 prediction with
-// systemd-measure's for the same sections.
+// systemd-measure's for a UKI with .sbat, .uname, .osrel, .dtb and
+// .pcrpkey sections, in every bank and default boot phase. The installed
+// systemd-measure takes the sections it knows (its --help lists them); sworn
+// measures the same list given as --sections would give it. A section the
+// tool does not know (systemd 252: .uname, .sbat) changes sworn's default,
+// all-sections value: the reason for --sections.
 func TestSystemdMeasureCrossCheck(t *testing.T) {
 	bin := "/usr/lib/systemd/systemd-measure"
 	if _, err := os.Stat(bin); err != nil {
@@ -446,14 +453,45 @@ func TestSystemdMeasureCrossCheck(t *testing.T) {
 			t.Skip("systemd-measure not installed (Debian package systemd): skipping the PCR 11 cross-check")
 		}
 	}
+	help, err := exec.Command(bin, "--help").Output()
+	if err != nil {
+		t.Skipf("systemd-measure --help failed (%v): skipping", err)
+	}
+	// "--linux=PATH  Path to Linux kernel image file  → .linux"
+	var known []string
+	for _, m := range regexp.MustCompile(`--([a-z]+)=PATH[^\n]*→ (\.[a-z]+)`).FindAllStringSubmatch(string(help), -1) {
+		if "."+m[1] == m[2] {
+			known = append(known, m[2])
+		}
+	}
+	if len(known) < 4 {
+		t.Fatalf("systemd-measure --help names sections %v; expected at least .linux .osrel .cmdline .initrd", known)
+	}
+	contents := map[string][]byte{
+		".linux":   []byte("kernel image bytes"),
+		".osrel":   []byte("ID=sworn\nVERSION_ID=1\n"),
+		".cmdline": []byte("console=ttyS0"),
+		".initrd":  []byte("initrd bytes"),
+		".dtb":     []byte("\xd0\x0d\xfe\xed device tree"),
+		".uname":   []byte("6.12.0-sworn"),
+		".sbat":    []byte("sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"),
+		".pcrpkey": []byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"),
+	}
+	// File order differs from the canonical order on purpose.
+	names := []string{".sbat", ".uname", ".linux", ".osrel", ".cmdline", ".initrd", ".dtb", ".pcrpkey"}
 	dir := t.TempDir()
-	names := []string{".linux", ".osrel", ".cmdline", ".initrd"}
-	contents := map[string][]byte{".linux": []byte("kernel image bytes"), ".osrel": []byte("ID=sworn\n"), ".cmdline": []byte("console=ttyS0"), ".initrd": []byte("initrd bytes")}
 	args := []string{"calculate", "--json=short", "--bank=sha256", "--bank=sha384"}
+	var given []string
 	for _, n := range names {
+		if !slices.Contains(known, n) {
+			continue
+		}
 		p := filepath.Join(dir, n[1:])
-		os.WriteFile(p, contents[n], 0o600)
+		if err := os.WriteFile(p, contents[n], 0o600); err != nil {
+			t.Fatal(err)
+		}
 		args = append(args, "--"+n[1:]+"="+p)
+		given = append(given, n)
 	}
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
@@ -467,27 +505,61 @@ func TestSystemdMeasureCrossCheck(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("systemd-measure output %s: %v", out, err)
 	}
+	order, err := ParseUKISections(strings.Join(given, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pe, err := ParsePE(SyntheticUKI(names, contents))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := 0
+	t.Logf("systemd-measure knows %v; measured %v", known, order)
 	for _, b := range []Alg{SHA256, SHA384} {
-		base := pe.MeasureUKI(b.Hash()).PCR11
+		base := pe.MeasureUKISections(b.Hash(), order).PCR11
+		var phases []string
 		for _, e := range got[b.String()] {
-			var phases []string
-			if e.Phase != "" {
-				phases = strings.Split(e.Phase, ":")
+			words, err := ParsePhase(e.Phase)
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := ExtendPhases(b.Hash(), base, phases...)
-			if e.Hash != hexs(want) {
-				t.Errorf("%s phase %q: systemd-measure %s, sworn %s", b, e.Phase, e.Hash, hexs(want))
+			if want := ExtendPhases(b.Hash(), base, words...); e.PCR != 11 || e.Hash != hexs(want) {
+				t.Errorf("%s phase %q: systemd-measure PCR %d %s, sworn %s", b, e.Phase, e.PCR, e.Hash, hexs(want))
 			}
-			checked++
+			phases = append(phases, e.Phase)
+		}
+		if !slices.Equal(phases, DefaultPhases) {
+			t.Errorf("%s: systemd-measure's default phases are %q, sworn's %q", b, phases, DefaultPhases)
+		}
+		all := pe.MeasureUKI(b.Hash())
+		if len(given) < len(names) && bytes.Equal(all.PCR11, base) {
+			t.Errorf("%s: measuring %d sections gives the PCR 11 of the %d this systemd-measure knows", b, len(all.Sections), len(given))
+		}
+		if len(given) == len(names) && !bytes.Equal(all.PCR11, base) {
+			t.Errorf("%s: this systemd-measure knows every section, but sworn's default PCR 11 differs", b)
 		}
 	}
-	if checked == 0 {
-		t.Fatalf("no values from systemd-measure: %s", out)
+}
+
+// TestUKISectionOrder: the canonical order is systemd's (uki.h, less
+// .pcrsig), and --sections lists are checked and put in that order.
+func TestUKISectionOrder(t *testing.T) {
+	want := []string{".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw"}
+	if !slices.Equal(UKISectionOrder, want) {
+		t.Fatalf("UKISectionOrder = %v", UKISectionOrder)
+	}
+	got, err := ParseUKISections("sbat, .linux,uname")
+	if err != nil || !slices.Equal(got, []string{".linux", ".uname", ".sbat"}) {
+		t.Fatalf("ParseUKISections = %v, %v", got, err)
+	}
+	for in, msg := range map[string]string{".pcrsig": "never measured", ".linux,.bogus": "unknown UKI section", ".linux,linux": "twice", " , ": "no UKI section"} {
+		if _, err := ParseUKISections(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseUKISections(%q) = %v, want %q", in, err, msg)
+		}
+	}
+	for in, ok := range map[string]bool{"": true, "enter-initrd:leave-initrd": true, "enter-initrd::ready": false, "a b": false, ":": false} {
+		if _, err := ParsePhase(in); (err == nil) != ok {
+			t.Errorf("ParsePhase(%q) = %v", in, err)
+		}
 	}
 }
 
