@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/tpm"
@@ -57,13 +56,7 @@ func logFields(log []byte) []logField {
 // verifies as affirming, except in the three places named below, which
 // the TPM does not measure by design.
 func TestBitFlips(t *testing.T) {
-	binding := attest.ComputeBinding([]byte("req"), []byte("rcpt"), []byte("nonce-nonce-nonce"))
-	r, err := Run(Options{Seed: 7, Binding: binding})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := simPolicy(t, r)
-	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	r, binding, p := simBoot(t)
 	v := tpm.NewVerifier()
 	verify := func(e attest.Entry) (attest.Verdict, map[string]any) {
 		res := attest.VerifyEntry(context.Background(), v, e, at, p, &binding)

@@ -14,13 +14,8 @@ import (
 )
 
 func TestSimBootVerifies(t *testing.T) {
-	binding := attest.ComputeBinding([]byte("req"), []byte("rcpt"), []byte("nonce-nonce-nonce"))
-	r, err := Run(Options{Seed: 7, Binding: binding})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := simPolicy(t, r)
-	res := attest.VerifyEntry(context.Background(), tpm.NewVerifier(), r.Entry, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), p, &binding)
+	r, binding, p := simBoot(t)
+	res := attest.VerifyEntry(context.Background(), tpm.NewVerifier(), r.Entry, at, p, &binding)
 	s := res.Devices["tpm0"]
 	for _, id := range []string{tpm.StepParse, tpm.StepQuote, tpm.StepAK, tpm.StepReplay, tpm.StepReference} {
 		if st := s.Step(id); st == nil || st.Status != attest.Pass {
@@ -51,6 +46,21 @@ func TestSimBootVerifies(t *testing.T) {
 	}
 }
 
+// at is when the simulated evidence is appraised.
+var at = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+// simBoot runs the simulated boot (seed 7) bound to a fixed binding, and
+// returns it with simPolicy's policy for it.
+func simBoot(t testing.TB) (*Result, attest.Binding, *policy.Policy) {
+	t.Helper()
+	binding := attest.ComputeBinding([]byte("req"), []byte("rcpt"), []byte("nonce-nonce-nonce"))
+	r, err := Run(Options{Seed: 7, Binding: binding})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, binding, simPolicy(t, r)
+}
+
 // simPolicy pins the simulated AK and expects the simulated UKI and node
 // software, in the sha384 bank.
 func simPolicy(t testing.TB, r *Result) *policy.Policy {
@@ -67,13 +77,7 @@ func simPolicy(t testing.TB, r *Result) *policy.Policy {
 // tpm.replay, naming that bank and the PCR, although the other bank still
 // replays.
 func TestReplayEveryBank(t *testing.T) {
-	binding := attest.ComputeBinding([]byte("req"), []byte("rcpt"), []byte("nonce-nonce-nonce"))
-	r, err := Run(Options{Seed: 7, Binding: binding})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := simPolicy(t, r)
-	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	r, binding, p := simBoot(t)
 	res := attest.VerifyEntry(context.Background(), tpm.NewVerifier(), r.Entry, at, p, &binding)
 	if st := res.Devices["tpm0"].Step(tpm.StepReplay); st == nil || st.Status != attest.Pass || !strings.Contains(st.Detail, "24 sha384, 24 sha256") {
 		t.Fatalf("untampered: %+v", res.Devices["tpm0"].Steps)
