@@ -29,6 +29,7 @@ const (
 	evSeparator       = 0x00000004
 	evAction          = 0x00000005
 	evEventTag        = 0x00000006
+	evSCRTMVersion    = 0x00000008
 	evIPL             = 0x0000000d
 	evEFIBootServices = 0x80000003
 	evEFIAction       = 0x80000007
@@ -118,11 +119,72 @@ func (e *ReplayError) Error() string {
 // replay differs is a *ReplayError naming the PCR and, where possible, the
 // event.
 func ReplayEventLog(raw []byte, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
-	events, h, err := replayLog(raw, bank, pcrs)
+	el, err := openLog(raw)
 	if err != nil {
 		return nil, err
 	}
-	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: h, perPCR: map[int][]int{}}
+	return replayClaims(el, bank, pcrs)
+}
+
+// ReplayBanks replays the event log against every quoted bank that the log
+// also records, each bank by itself, so that a digest altered in any one
+// bank is found; claims come from the strongest of them (sha384 > sha256 >
+// sha1). It returns the replayed banks, strongest first. A bank that does
+// not replay is a *ReplayError naming it and the PCR; a log that records
+// none of the quoted banks is an error too.
+func ReplayBanks(raw []byte, quoted PCRs) (*LogClaims, []Alg, error) {
+	el, err := openLog(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var banks []Alg
+	for _, b := range replayOrder {
+		if len(quoted[b]) > 0 && slices.Contains(el.Algs, register.HashAlg(b)) {
+			banks = append(banks, b)
+		}
+	}
+	if len(banks) == 0 {
+		logged := make([]Alg, 0, len(el.Algs))
+		for _, a := range el.Algs {
+			logged = append(logged, Alg(a))
+		}
+		return nil, nil, fmt.Errorf("the event log records the banks %s, none of which is quoted (quoted: %s): it cannot be replayed", strings.Join(bankNames(logged), ", "), quotedBanks(quoted))
+	}
+	// Weaker banks first: they are cheap to replay, and claims are
+	// extracted only once, from the strongest.
+	for _, b := range banks[1:] {
+		if _, err := replayParsed(el, b, quoted[b]); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := replayClaims(el, banks[0], quoted[banks[0]])
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, banks, nil
+}
+
+// replayOrder lists the banks go-eventlog replays, strongest first.
+var replayOrder = []Alg{SHA384, SHA256, SHA1}
+
+func quotedBanks(p PCRs) string {
+	var out []string
+	for _, b := range []Alg{SHA1, SHA256, SHA384, SHA512} {
+		if len(p[b]) > 0 {
+			out = append(out, b.String())
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// replayClaims replays one bank of a parsed log and extracts claims from
+// the events that replayed.
+func replayClaims(el *tcg.EventLog, bank Alg, pcrs map[int][]byte) (*LogClaims, error) {
+	events, err := replayParsed(el, bank, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	c := &LogClaims{Bank: bank.String(), Events: len(events), verified: events, hash: bank.Hash(), perPCR: map[int][]int{}}
 	for _, e := range events {
 		c.perPCR[e.Index] = append(c.perPCR[e.Index], int(e.Num()))
 	}
@@ -143,29 +205,23 @@ func (c *LogClaims) safeExtract() (err error) {
 	return c.extract()
 }
 
-// replayLog parses the log with go-eventlog and replays it against the
-// given PCR values of one bank: the events it returns are those that
-// replayed.
-// openLog checks a log's size and bank and parses it.
-func openLog(raw []byte, bank Alg) (*tcg.EventLog, crypto.Hash, error) {
+// openLog checks a log's size and parses it.
+func openLog(raw []byte) (*tcg.EventLog, error) {
 	if len(raw) == 0 {
-		return nil, 0, errors.New("event log is empty")
+		return nil, errors.New("event log is empty")
 	}
 	if len(raw) > MaxEventLogSize {
-		return nil, 0, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
+		return nil, fmt.Errorf("event log is %d bytes; the limit is %d", len(raw), MaxEventLogSize)
 	}
-	h := bank.Hash()
-	if h == 0 {
-		return nil, 0, fmt.Errorf("unknown bank %s", bank)
-	}
-	el, err := parseLog(raw)
-	return el, h, err
+	return parseLog(raw)
 }
 
-func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.Hash, error) {
-	el, h, err := openLog(raw, bank)
-	if err != nil {
-		return nil, 0, err
+// replayParsed replays a parsed log against the given PCR values of one
+// bank: the events it returns are those that replayed.
+func replayParsed(el *tcg.EventLog, bank Alg, pcrs map[int][]byte) ([]tcg.Event, error) {
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
 	}
 	idx := make([]int, 0, len(pcrs))
 	for i := range pcrs {
@@ -180,11 +236,26 @@ func replayLog(raw []byte, bank Alg, pcrs map[int][]byte) ([]tcg.Event, crypto.H
 	if err != nil {
 		var re tcg.ReplayError
 		if errors.As(err, &re) {
-			return nil, 0, diagnose(el, bank, pcrs, re.InvalidMRs)
+			return nil, diagnose(el, bank, pcrs, re.InvalidMRs)
 		}
-		return nil, 0, fmt.Errorf("event log replay: %v", err)
+		return nil, fmt.Errorf("event log replay (%s): %v", bank, err)
 	}
-	return events, h, nil
+	for seq, e := range el.Events(register.HashAlg(bank)) {
+		if e.Type != evNoAction && (e.Index < 0 || e.Index >= NumPCRs) {
+			return nil, fmt.Errorf("event log: event #%d (%s) is on PCR %d, but a PC Client TPM has PCRs 0 to %d: the log was altered", seq, typeName(uint32(e.Type)), e.Index, NumPCRs-1)
+		}
+	}
+	for _, e := range events {
+		if !hashesData(uint32(e.Type), e.Index) {
+			continue
+		}
+		d := h.New()
+		d.Write(e.Data)
+		if !bytes.Equal(d.Sum(nil), e.Digest) {
+			return nil, fmt.Errorf("event log: PCR %d event #%d (%s) replays, but its %s digest is not the hash of its data %x, as this event type requires: the event data was altered", e.Index, e.Num(), typeName(uint32(e.Type)), bank, e.Data)
+		}
+	}
+	return events, nil
 }
 
 func parseLog(raw []byte) (el *tcg.EventLog, err error) {
@@ -262,16 +333,26 @@ func diagnose(el *tcg.EventLog, bank Alg, pcrs map[int][]byte, bad []int) *Repla
 	return re
 }
 
-// digestOfData reports whether an event of this type on this PCR must have
-// the hash of its data as its digest.
-func digestOfData(typ uint32, pcr int) bool {
+// hashesData reports whether the TCG PC Client PFP fixes an event's
+// digest to the hash of its data: separators, EFI actions and the S-CRTM
+// version on PCR 0. Replay refuses such an event whose data does not hash
+// to its digest, since the data is not otherwise measured.
+func hashesData(typ uint32, pcr int) bool {
 	switch typ {
 	case evSeparator, evEFIAction:
 		return true
-	case evIPL:
-		return pcr == NodePCR || pcr == 12 || pcr == 13
+	case evSCRTMVersion:
+		return pcr == 0
 	}
 	return false
+}
+
+// digestOfData reports whether an event of this type on this PCR must have
+// the hash of its data as its digest: those of hashesData, and the EV_IPL
+// events of sworn's node (PCR 15) and systemd-stub (PCRs 12 and 13), which
+// diagnose names as suspects.
+func digestOfData(typ uint32, pcr int) bool {
+	return hashesData(typ, pcr) || typ == evIPL && (pcr == NodePCR || pcr == 12 || pcr == 13)
 }
 
 func typeName(t uint32) string {
@@ -316,8 +397,7 @@ func (c *LogClaims) extract() error {
 		case e.Index == 11 && t == evIPL:
 			name, ok := utf16z(e.Data)
 			if !ok {
-				c.note("PCR 11 event #%d has data that is not a UTF-16 section name", e.Num())
-				continue
+				return fmt.Errorf("PCR 11 event #%d (EV_IPL) has data that is not a UTF-16 section name: the log is not what systemd-stub writes", e.Num())
 			}
 			nh := c.hash.New()
 			nh.Write([]byte(name))
@@ -365,7 +445,7 @@ func (c *LogClaims) extract() error {
 		}
 	}
 	if pending != nil {
-		c.note("PCR 11: section %s was named but its contents were not measured", pending.Name)
+		return fmt.Errorf("PCR 11: UKI section %s was named but its contents event is missing or altered: the log is not what systemd-stub writes", pending.Name)
 	}
 	return nil
 }
@@ -572,7 +652,11 @@ func subjectName(der []byte) string {
 // values of one bank that the log claims. They are untrusted until a quote
 // covers them; sworn measure eventlog prints them.
 func ComputePCRs(raw []byte, bank Alg) (map[int][]byte, error) {
-	el, h, err := openLog(raw, bank)
+	h := bank.Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("unknown bank %s", bank)
+	}
+	el, err := openLog(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,11 @@ type Evidence struct {
 	// (the EK is bound in a VMPL0 SNP report, the AK to the EK by
 	// credential activation).
 	EK []byte `cbor:"6,keyasint,omitempty"`
+	// AKParent is the qualified name of the AK's parent (tpm2_readpublic
+	// -c PARENT -q) when the AK is a child key, as tpm2_createak makes it
+	// under the EK: the quote's qualifiedSigner is checked against the AK
+	// under this parent. Without it, the AK must be a primary key.
+	AKParent []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // Marshal encodes the evidence as an entry body.
@@ -85,6 +90,9 @@ func ParseEvidence(body []byte) (*Evidence, error) {
 	}
 	if len(e.EK) > MaxPublicSize {
 		return nil, fmt.Errorf("TPM evidence: EK is %d bytes; the limit is %d", len(e.EK), MaxPublicSize)
+	}
+	if n := len(e.AKParent); n != 0 && (n < 4 || n > MaxNameSize) {
+		return nil, fmt.Errorf("TPM evidence: the AK parent's qualified name is %d bytes; it must be 4 (a hierarchy handle) to %d", n, MaxNameSize)
 	}
 	return &e, nil
 }

@@ -1,13 +1,16 @@
 package tpm
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"math/big"
@@ -15,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -87,14 +91,42 @@ func FuzzEventLog(f *testing.F) {
 }
 
 // eccQuote makes a software-signed quote with an ECC P-256 AK (the form
-// sworn's collector uses), for fuzz seeds and the benchmark.
+// sworn's collector uses: a primary key of the endorsement hierarchy), for
+// fuzz seeds and the benchmark.
 func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub := eccAKPublic(key)
+	attestBytes, sig = signQuote(tb, key, primaryQN(tb, pub))
+	return tpm2.Marshal(pub), attestBytes, sig
+}
+
+// eccAKPublic is AKTemplateECC with the key's point.
+func eccAKPublic(key *ecdsa.PrivateKey) tpm2.TPMTPublic {
 	pub := AKTemplateECC
 	pub.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
 		X: tpm2.TPM2BECCParameter{Buffer: key.X.FillBytes(make([]byte, 32))},
 		Y: tpm2.TPM2BECCParameter{Buffer: key.Y.FillBytes(make([]byte, 32))},
 	})
+	return pub
+}
+
+// primaryQN is the qualified name of pub as a primary key of the
+// endorsement hierarchy.
+func primaryQN(tb testing.TB, pub tpm2.TPMTPublic) []byte {
+	n, err := tpm2.ObjectName(&pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qn, err := QualifiedName(pub.NameAlg, []byte{0x40, 0, 0, 0x0b}, n.Buffer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return qn
+}
+
+// signQuote signs a quote of 24 zero sha256 PCRs with qualifying data
+// "nonce" and the given qualifiedSigner, with ECDSA-SHA256.
+func signQuote(tb testing.TB, key *ecdsa.PrivateKey, signer []byte) (attestBytes, sig []byte) {
 	vals := make([]byte, 0, 24*32)
 	for range 24 {
 		vals = append(vals, make([]byte, 32)...)
@@ -103,7 +135,7 @@ func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	att := tpm2.TPMSAttest{
 		Magic:           tpm2.TPMGeneratedValue,
 		Type:            tpm2.TPMSTAttestQuote,
-		QualifiedSigner: tpm2.TPM2BName{Buffer: []byte{0, 0xb}},
+		QualifiedSigner: tpm2.TPM2BName{Buffer: signer},
 		ExtraData:       tpm2.TPM2BData{Buffer: []byte("nonce")},
 		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
 			PCRSelect: selection(SHA256, seq(24)),
@@ -119,7 +151,7 @@ func eccQuote(tb testing.TB) (akPub, attestBytes, sig []byte) {
 	ts := tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA, &tpm2.TPMSSignatureECC{
 		Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: r.Bytes()}, SignatureS: tpm2.TPM2BECCParameter{Buffer: s.Bytes()},
 	})}
-	return tpm2.Marshal(pub), ab, tpm2.Marshal(ts)
+	return ab, tpm2.Marshal(ts)
 }
 
 func seq(n int) []int {
@@ -147,6 +179,74 @@ func TestECCQuote(t *testing.T) {
 	ev.AK = other
 	s = runVerify(t, &Verifier{Nonce: []byte("nonce")}, ev, nil, nil)
 	wantStep(t, s, StepQuote, attest.Fail, "does not verify")
+}
+
+func zeroPCRs() []PCR {
+	var pcrs []PCR
+	for i := range 24 {
+		pcrs = append(pcrs, PCR{SHA256, uint8(i), make([]byte, 32)})
+	}
+	return pcrs
+}
+
+// TestQualifiedSigner: the quote's qualifiedSigner must be the AK's
+// qualified name, as a primary key or under the given parent. A quote
+// naming another signer, and an AK public area with other attributes (the
+// same key, so the signature still verifies), are refused at tpm.quote.
+func TestQualifiedSigner(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub := eccAKPublic(key)
+	nonce := &Verifier{Nonce: []byte("nonce")}
+	verify := func(ak tpm2.TPMTPublic, signer, parent []byte) *attest.Section {
+		att, sig := signQuote(t, key, signer)
+		ev := &Evidence{Version: 1, AK: tpm2.Marshal(ak), Quotes: []Quote{{att, sig, zeroPCRs()}}, AKParent: parent}
+		return runVerify(t, nonce, ev, nil, nil)
+	}
+	wantStep(t, verify(pub, primaryQN(t, pub), nil), StepQuote, attest.Pass, "qualified signer is the AK, a primary key of the endorsement hierarchy")
+
+	t.Run("another signer", func(t *testing.T) {
+		other := primaryQN(t, pub)
+		other[len(other)-1] ^= 1
+		wantStep(t, verify(pub, other, nil), StepQuote, attest.Fail, "qualified signer is not the attestation key")
+		wantStep(t, verify(pub, []byte{0, 0x0b}, nil), StepQuote, attest.Fail, "qualified signer is not the attestation key")
+	})
+	t.Run("flipped attribute bits", func(t *testing.T) {
+		// The quote was made by the key with pub's attributes; the
+		// evidence shows the same key with other attribute bits, each
+		// still a restricted fixedTPM signing key that ParseAK accepts.
+		for _, flip := range []func(a *tpm2.TPMAObject){
+			func(a *tpm2.TPMAObject) { a.NoDA = !a.NoDA },
+			func(a *tpm2.TPMAObject) { a.UserWithAuth = !a.UserWithAuth },
+			func(a *tpm2.TPMAObject) { a.FixedParent = !a.FixedParent },
+			func(a *tpm2.TPMAObject) { a.AdminWithPolicy = !a.AdminWithPolicy },
+		} {
+			alt := pub
+			flip(&alt.ObjectAttributes)
+			if _, err := ParseAK(tpm2.Marshal(alt)); err != nil {
+				t.Fatal(err)
+			}
+			wantStep(t, verify(alt, primaryQN(t, pub), nil), StepQuote, attest.Fail, "public area was altered")
+		}
+	})
+	t.Run("child key", func(t *testing.T) {
+		n, _ := tpm2.ObjectName(&pub)
+		parent := primaryQN(t, AKTemplateECC) // any qualified name
+		qn, err := QualifiedName(pub.NameAlg, parent, n.Buffer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStep(t, verify(pub, qn, parent), StepQuote, attest.Pass, "a child of the given parent")
+		wantStep(t, verify(pub, qn, nil), StepQuote, attest.Fail, "--ak-parent")
+		other := slices.Clone(parent)
+		other[5] ^= 1
+		wantStep(t, verify(pub, qn, other), StepQuote, attest.Fail, "or the parent is another one")
+	})
+	t.Run("bare public key", func(t *testing.T) {
+		att, sig := signQuote(t, key, []byte{0, 0x0b})
+		der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		ev := &Evidence{Version: 1, AK: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), Quotes: []Quote{{att, sig, zeroPCRs()}}}
+		wantStep(t, runVerify(t, nonce, ev, nil, nil), StepQuote, attest.Pass, "qualified signer not compared")
+	})
 }
 
 // BenchmarkVerifyQuoteECC: parse and verify one ECC-AK quote over 24 PCRs
@@ -313,7 +413,11 @@ func BenchmarkReplayOnly100Events(b *testing.B) {
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
-		events, _, err := replayLog(raw, SHA384, pcrs)
+		el, err := openLog(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events, err := replayParsed(el, SHA384, pcrs)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -336,7 +440,12 @@ func TestLog100(t *testing.T) {
 }
 
 // TestSystemdMeasureCrossCheck compares sworn's PCR 11 prediction with
-// systemd-measure's for the same sections.
+// systemd-measure's for a UKI with .sbat, .uname, .osrel, .dtb and
+// .pcrpkey sections, in every bank and default boot phase. The installed
+// systemd-measure takes the sections it knows (its --help lists them); sworn
+// measures the same list given as --sections would give it. A section the
+// tool does not know (systemd 252: .uname, .sbat) changes sworn's default,
+// all-sections value: the reason for --sections.
 func TestSystemdMeasureCrossCheck(t *testing.T) {
 	bin := "/usr/lib/systemd/systemd-measure"
 	if _, err := os.Stat(bin); err != nil {
@@ -344,14 +453,45 @@ func TestSystemdMeasureCrossCheck(t *testing.T) {
 			t.Skip("systemd-measure not installed (Debian package systemd): skipping the PCR 11 cross-check")
 		}
 	}
+	help, err := exec.Command(bin, "--help").Output()
+	if err != nil {
+		t.Skipf("systemd-measure --help failed (%v): skipping", err)
+	}
+	// "--linux=PATH  Path to Linux kernel image file  → .linux"
+	var known []string
+	for _, m := range regexp.MustCompile(`--([a-z]+)=PATH[^\n]*→ (\.[a-z]+)`).FindAllStringSubmatch(string(help), -1) {
+		if "."+m[1] == m[2] {
+			known = append(known, m[2])
+		}
+	}
+	if len(known) < 4 {
+		t.Fatalf("systemd-measure --help names sections %v; expected at least .linux .osrel .cmdline .initrd", known)
+	}
+	contents := map[string][]byte{
+		".linux":   []byte("kernel image bytes"),
+		".osrel":   []byte("ID=sworn\nVERSION_ID=1\n"),
+		".cmdline": []byte("console=ttyS0"),
+		".initrd":  []byte("initrd bytes"),
+		".dtb":     []byte("\xd0\x0d\xfe\xed device tree"),
+		".uname":   []byte("6.12.0-sworn"),
+		".sbat":    []byte("sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"),
+		".pcrpkey": []byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"),
+	}
+	// File order differs from the canonical order on purpose.
+	names := []string{".sbat", ".uname", ".linux", ".osrel", ".cmdline", ".initrd", ".dtb", ".pcrpkey"}
 	dir := t.TempDir()
-	names := []string{".linux", ".osrel", ".cmdline", ".initrd"}
-	contents := map[string][]byte{".linux": []byte("kernel image bytes"), ".osrel": []byte("ID=sworn\n"), ".cmdline": []byte("console=ttyS0"), ".initrd": []byte("initrd bytes")}
 	args := []string{"calculate", "--json=short", "--bank=sha256", "--bank=sha384"}
+	var given []string
 	for _, n := range names {
+		if !slices.Contains(known, n) {
+			continue
+		}
 		p := filepath.Join(dir, n[1:])
-		os.WriteFile(p, contents[n], 0o600)
+		if err := os.WriteFile(p, contents[n], 0o600); err != nil {
+			t.Fatal(err)
+		}
 		args = append(args, "--"+n[1:]+"="+p)
+		given = append(given, n)
 	}
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
@@ -365,27 +505,61 @@ func TestSystemdMeasureCrossCheck(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("systemd-measure output %s: %v", out, err)
 	}
+	order, err := ParseUKISections(strings.Join(given, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pe, err := ParsePE(SyntheticUKI(names, contents))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := 0
+	t.Logf("systemd-measure knows %v; measured %v", known, order)
 	for _, b := range []Alg{SHA256, SHA384} {
-		base := pe.MeasureUKI(b.Hash()).PCR11
+		base := pe.MeasureUKISections(b.Hash(), order).PCR11
+		var phases []string
 		for _, e := range got[b.String()] {
-			var phases []string
-			if e.Phase != "" {
-				phases = strings.Split(e.Phase, ":")
+			words, err := ParsePhase(e.Phase)
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := ExtendPhases(b.Hash(), base, phases...)
-			if e.Hash != hexs(want) {
-				t.Errorf("%s phase %q: systemd-measure %s, sworn %s", b, e.Phase, e.Hash, hexs(want))
+			if want := ExtendPhases(b.Hash(), base, words...); e.PCR != 11 || e.Hash != hexs(want) {
+				t.Errorf("%s phase %q: systemd-measure PCR %d %s, sworn %s", b, e.Phase, e.PCR, e.Hash, hexs(want))
 			}
-			checked++
+			phases = append(phases, e.Phase)
+		}
+		if !slices.Equal(phases, DefaultPhases) {
+			t.Errorf("%s: systemd-measure's default phases are %q, sworn's %q", b, phases, DefaultPhases)
+		}
+		all := pe.MeasureUKI(b.Hash())
+		if len(given) < len(names) && bytes.Equal(all.PCR11, base) {
+			t.Errorf("%s: measuring %d sections gives the PCR 11 of the %d this systemd-measure knows", b, len(all.Sections), len(given))
+		}
+		if len(given) == len(names) && !bytes.Equal(all.PCR11, base) {
+			t.Errorf("%s: this systemd-measure knows every section, but sworn's default PCR 11 differs", b)
 		}
 	}
-	if checked == 0 {
-		t.Fatalf("no values from systemd-measure: %s", out)
+}
+
+// TestUKISectionOrder: the canonical order is systemd's (uki.h, less
+// .pcrsig), and --sections lists are checked and put in that order.
+func TestUKISectionOrder(t *testing.T) {
+	want := []string{".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw"}
+	if !slices.Equal(UKISectionOrder, want) {
+		t.Fatalf("UKISectionOrder = %v", UKISectionOrder)
+	}
+	got, err := ParseUKISections("sbat, .linux,uname")
+	if err != nil || !slices.Equal(got, []string{".linux", ".uname", ".sbat"}) {
+		t.Fatalf("ParseUKISections = %v, %v", got, err)
+	}
+	for in, msg := range map[string]string{".pcrsig": "never measured", ".linux,.bogus": "unknown UKI section", ".linux,linux": "twice", " , ": "no UKI section"} {
+		if _, err := ParseUKISections(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseUKISections(%q) = %v, want %q", in, err, msg)
+		}
+	}
+	for in, ok := range map[string]bool{"": true, "enter-initrd:leave-initrd": true, "enter-initrd::ready": false, "a b": false, ":": false} {
+		if _, err := ParsePhase(in); (err == nil) != ok {
+			t.Errorf("ParsePhase(%q) = %v", in, err)
+		}
 	}
 }
 
@@ -443,10 +617,15 @@ func TestSecureBootCache(t *testing.T) {
 
 	// The key: every byte of a PCR 7 or PCR 2 event counts, other PCRs'
 	// events do not.
-	events, h, err := replayLog(gceRaw, SHA384, gcePCRs)
+	el, err := openLog(gceRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	events, err := replayParsed(el, SHA384, gcePCRs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := crypto.SHA384
 	base := secureBootKey(h, events)
 	if secureBootKey(crypto.SHA256, events) == base {
 		t.Fatal("the key ignores the bank")

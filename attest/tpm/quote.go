@@ -458,6 +458,74 @@ func (pq *ParsedQuote) VerifySignature(attest []byte, ak *AK) error {
 	return fmt.Errorf("quote signature scheme 0x%04x is not supported", uint16(pq.Signature.SigAlg))
 }
 
+// ErrSigner is wrapped by CheckSigner's error when the quote names another
+// key than the AK as its signer.
+var ErrSigner = errors.New("the quote's qualified signer is not the attestation key")
+
+// MaxNameSize bounds a TPM name or qualified name: a 2-byte algorithm and
+// a SHA-512 digest.
+const MaxNameSize = 2 + 64
+
+// hierarchies are the parents of primary keys; a hierarchy's qualified
+// name is its handle.
+var hierarchies = []struct {
+	name   string
+	handle tpm2.TPMHandle
+}{{"endorsement", tpm2.TPMRHEndorsement}, {"owner", tpm2.TPMRHOwner}, {"platform", tpm2.TPMRHPlatform}, {"null", tpm2.TPMRHNull}}
+
+// QualifiedName returns the qualified name of an object with the given
+// name under a parent with the given qualified name: nameAlg ‖
+// H_nameAlg(parent ‖ name), nameAlg being the object's (TPM 2.0 Part 1,
+// "Qualified Name"). A hierarchy's qualified name is its 4-byte handle.
+func QualifiedName(nameAlg tpm2.TPMIAlgHash, parent, name []byte) ([]byte, error) {
+	h := Alg(nameAlg).Hash()
+	if h == 0 {
+		return nil, fmt.Errorf("name algorithm 0x%04x is not a hash sworn knows", uint16(nameAlg))
+	}
+	d := h.New()
+	d.Write(parent)
+	d.Write(name)
+	return d.Sum(binary.BigEndian.AppendUint16(nil, uint16(nameAlg))), nil
+}
+
+// CheckSigner checks that the quote names the AK as its signer. The TPM
+// puts the signing key's qualified name in TPMS_ATTEST's qualifiedSigner:
+// H(parent's qualified name ‖ the AK's name), where the name is nameAlg ‖
+// H(TPMT_PUBLIC). So a match means that the public area whose attributes
+// (restricted, fixedTPM, sign) ParseAK checked is the one the TPM says it
+// signed with, not one made up to look like an AK. parent is the qualified
+// name of the AK's parent (tpm2_readpublic -c PARENT -q) when the AK is a
+// child key; without it, the AK must be a primary key of one of the
+// hierarchies (as sworn's collector and GCE make it). It returns how the
+// signer was matched, or "" when the AK is a bare public key (PEM/DER):
+// such a key has no public area, hence no name, and nothing is compared.
+func (pq *ParsedQuote) CheckSigner(ak *AK, parent []byte) (string, error) {
+	if ak.Public == nil {
+		return "", nil
+	}
+	name, err := tpm2.ObjectName(ak.Public)
+	if err != nil {
+		return "", fmt.Errorf("the attestation key has no TPM name (name algorithm 0x%04x): %v", uint16(ak.Public.NameAlg), err)
+	}
+	got := pq.Attest.QualifiedSigner.Buffer
+	match := func(parent []byte) bool {
+		qn, err := QualifiedName(ak.Public.NameAlg, parent, name.Buffer)
+		return err == nil && subtle.ConstantTimeCompare(qn, got) == 1
+	}
+	if len(parent) > 0 {
+		if match(parent) {
+			return "a child of the given parent " + hex.EncodeToString(parent), nil
+		}
+		return "", fmt.Errorf("%w: the quote names %s, which is not the AK (name %s) under the given parent %s: the AK's public area was altered (its attributes are not those of the key that signed), the quote is from another key, or the parent is another one", ErrSigner, hex.EncodeToString(got), hex.EncodeToString(name.Buffer), hex.EncodeToString(parent))
+	}
+	for _, h := range hierarchies {
+		if match(binary.BigEndian.AppendUint32(nil, uint32(h.handle))) {
+			return "a primary key of the " + h.name + " hierarchy", nil
+		}
+	}
+	return "", fmt.Errorf("%w: the quote names %s, which is not the AK (name %s) as a primary key of any hierarchy: the AK's public area was altered (its attributes are not those of the key that signed), or the quote is from another key; if the AK is a child key (tpm2_createak -C ek.ctx), give its parent's qualified name (tpm2_readpublic -c ek.ctx -q FILE; evidence field AKParent, sworn verify tpm --ak-parent)", ErrSigner, hex.EncodeToString(got), hex.EncodeToString(name.Buffer))
+}
+
 // CheckAKScheme refuses a signature whose scheme or hash differs from the
 // one fixed in the AK's public area, when the AK fixes one.
 func (pq *ParsedQuote) CheckAKScheme(ak *AK) error {

@@ -9,14 +9,81 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // MaxPESize bounds a PE image (a UKI with its initrd) read for measuring.
 const MaxPESize = 512 << 20
 
 // UKISectionOrder is the order in which systemd-stub measures a UKI's
-// sections into PCR 11 (UAPI UKI specification; .pcrsig is not measured).
-var UKISectionOrder = []string{".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".dtbauto", ".hwids", ".efifw", ".uname", ".sbat", ".pcrpkey", ".profile"}
+// sections into PCR 11: systemd's canonical order (src/fundamental/uki.h,
+// the UAPI UKI specification) less .pcrsig, which is never measured.
+// Which of them a stub knows depends on its version: systemd 252 knows
+// .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey (the sections its
+// systemd-measure --help lists); later versions added .uname, .sbat,
+// .ucode, .profile, .dtbauto, .hwids and .efifw. A stub skips a section it
+// does not know, so measure with the sections of the stub that boots (see
+// ParseUKISections).
+var UKISectionOrder = []string{".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw"}
+
+// ParseUKISections reads a list of section names (".linux,.osrel", the
+// dots optional) for MeasureUKISections, and returns them in UKISectionOrder,
+// the order in which they are measured whatever the order given. It refuses
+// unknown names, duplicates and .pcrsig (never measured).
+func ParseUKISections(list string) ([]string, error) {
+	want := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !strings.HasPrefix(n, ".") {
+			n = "." + n
+		}
+		switch {
+		case n == ".pcrsig":
+			return nil, errors.New(".pcrsig is never measured into PCR 11 (it signs the PCR 11 values)")
+		case !slices.Contains(UKISectionOrder, n):
+			return nil, fmt.Errorf("unknown UKI section %q; measured sections are %s", n, strings.Join(UKISectionOrder, " "))
+		case want[n]:
+			return nil, fmt.Errorf("UKI section %s is given twice", n)
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return nil, errors.New("no UKI section is named")
+	}
+	var out []string
+	for _, n := range UKISectionOrder {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// DefaultPhases are the boot-phase paths systemd-measure predicts PCR 11
+// for when no --phase is given: from the initrd's start to the system's
+// being ready.
+var DefaultPhases = []string{"enter-initrd", "enter-initrd:leave-initrd", "enter-initrd:leave-initrd:sysinit", "enter-initrd:leave-initrd:sysinit:ready"}
+
+// ParsePhase checks a boot-phase path as systemd-measure --phase takes it
+// ("enter-initrd:leave-initrd") and returns its words. An empty path is
+// PCR 11 before any phase.
+func ParsePhase(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	words := strings.Split(path, ":")
+	for _, w := range words {
+		if w == "" || len(w) > 64 || strings.ContainsFunc(w, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+		}) {
+			return nil, fmt.Errorf("boot phase %q: each word between colons must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. enter-initrd:leave-initrd)", path)
+		}
+	}
+	return words, nil
+}
 
 // PE is a parsed PE/COFF image.
 type PE struct {
@@ -145,9 +212,16 @@ type UKIMeasurement struct {
 }
 
 // MeasureUKI predicts systemd-stub's PCR 11 for a UKI in one bank: for each
-// present section in canonical order, extend H(name ‖ NUL) then
+// present section in UKISectionOrder, extend H(name ‖ NUL) then
 // H(contents), starting from zero.
 func (p *PE) MeasureUKI(h crypto.Hash) *UKIMeasurement {
+	return p.MeasureUKISections(h, UKISectionOrder)
+}
+
+// MeasureUKISections is MeasureUKI for a stub that measures only the given
+// sections, in the order given (ParseUKISections puts them in canonical
+// order); sections absent from the image are skipped.
+func (p *PE) MeasureUKISections(h crypto.Hash, sections []string) *UKIMeasurement {
 	m := &UKIMeasurement{}
 	pcr := make([]byte, h.Size())
 	extend := func(data []byte) []byte {
@@ -160,7 +234,7 @@ func (p *PE) MeasureUKI(h crypto.Hash) *UKIMeasurement {
 		pcr = e.Sum(nil)
 		return dig
 	}
-	for _, name := range UKISectionOrder {
+	for _, name := range sections {
 		data, ok := p.Section(name)
 		if !ok {
 			continue

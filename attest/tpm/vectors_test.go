@@ -17,6 +17,7 @@ import (
 	"time"
 
 	attestpb "github.com/google/go-tpm-tools/proto/attest"
+	"github.com/google/go-tpm/tpm2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sworn-dev/sworn/attest"
@@ -143,6 +144,15 @@ func TestAzureSNPvTPM(t *testing.T) {
 		t.Fatalf("ak_trust = %v", s.Claims["ak_trust"])
 	}
 
+	t.Run("policy does not accept tee", func(t *testing.T) {
+		p, err := policy.Parse("test", []byte("version: 1\ntpm:\n  ak_trust: [pinned]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := runVerify(t, v, ev, p, snpSection(ak))
+		wantStep(t, s, StepBinding, attest.Pass, "HCL runtime data")
+		wantStep(t, s, StepAK, attest.Fail, `does not accept "tee"`)
+	})
 	t.Run("wrong nonce", func(t *testing.T) {
 		s := runVerify(t, &Verifier{Nonce: []byte("challengf")}, ev, nil, snpSection(ak))
 		wantStep(t, s, StepQuote, attest.Fail, "qualifying data")
@@ -220,7 +230,8 @@ func TestAzureTDXvTPM(t *testing.T) {
 // windowsDump mirrors go-attestation's test dump format.
 type windowsDump struct {
 	AK struct {
-		Public []byte
+		Public     []byte
+		CreateData []byte // TPMS_CREATION_DATA
 	}
 	Quote struct {
 		Nonce     []byte
@@ -257,7 +268,13 @@ func windowsEvidence(t testing.TB) *Evidence {
 			}
 		}
 	}
-	return &Evidence{Version: 1, AK: d.AK.Public, Quotes: []Quote{{d.Quote.Quote, d.Quote.Signature, pcrs}}, EventLog: d.Log.Raw}
+	// The Windows AK is a child of the SRK: its parent's qualified name is
+	// in the AK's creation data.
+	cd, err := tpm2.Unmarshal[tpm2.TPMSCreationData](d.AK.CreateData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Evidence{Version: 1, AK: d.AK.Public, Quotes: []Quote{{d.Quote.Quote, d.Quote.Signature, pcrs}}, EventLog: d.Log.Raw, AKParent: cd.ParentQualifiedName.Buffer}
 }
 
 func pinPolicy(t testing.TB, ev *Evidence, extra string) *policy.Policy {
@@ -286,6 +303,11 @@ func TestWindowsShieldedVMSHA1(t *testing.T) {
 	wantStep(t, s, StepQuote, attest.Pass, "RSASSA-SHA1")
 	wantStep(t, s, StepAK, attest.Pass, "pinned")
 	wantStep(t, s, StepReplay, attest.Pass, "sha1")
+	wantStep(t, s, StepQuote, attest.Pass, "a child of the given parent")
+	// Without its parent's qualified name, the child AK is refused.
+	noParent := *ev
+	noParent.AKParent = nil
+	wantStep(t, runVerify(t, &Verifier{Nonce: []byte{}}, &noParent, pinPolicy(t, ev, "  allow_sha1: true\n"), nil), StepQuote, attest.Fail, "not the AK (name 000b4ce9")
 	sb, _ := s.Claims["secure_boot"].(map[string]any)
 	if sb == nil || sb["enabled"] != true || sb["dbx_hashes"].(float64) != 77 {
 		t.Fatalf("secure boot claims: %v (notes %v)", s.Claims["secure_boot"], s.Claims["eventlog_notes"])

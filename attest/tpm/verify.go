@@ -134,6 +134,7 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 	}
 	quoted := PCRs{}
 	strong := false
+	signer := ""
 	for i, pq := range quotes {
 		if err := pq.CheckAKScheme(ak); err != nil {
 			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
@@ -143,6 +144,12 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 			s.Add(StepQuote, attest.Fail, "quote %d: %v: it was signed by another key or altered", i, err)
 			return
 		}
+		how, err := pq.CheckSigner(ak, ev.AKParent)
+		if err != nil {
+			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
+			return
+		}
+		signer = how
 		if err := pq.CheckPCRDigest(); err != nil {
 			s.Add(StepQuote, attest.Fail, "quote %d: %v", i, err)
 			return
@@ -176,7 +183,12 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 		banks = append(banks, fmt.Sprintf("%s×%d", b, len(quoted[b])))
 	}
 	slices.Sort(banks)
-	s.Add(StepQuote, attest.Pass, "%d quote(s) signed by the AK (%s); PCR digest matches %s; qualifying data %s", len(quotes), quoteSchemes(quotes), strings.Join(banks, ", "), qdNote(expect, v.Nonce != nil))
+	if signer == "" {
+		signer = "qualified signer not compared (the AK is a bare public key, not a TPM public area: its TPM attributes are vouched for only by what trusts the AK)"
+	} else {
+		signer = "qualified signer is the AK, " + signer
+	}
+	s.Add(StepQuote, attest.Pass, "%d quote(s) signed by the AK (%s); %s; PCR digest matches %s; qualifying data %s", len(quotes), quoteSchemes(quotes), signer, strings.Join(banks, ", "), qdNote(expect, v.Nonce != nil))
 	if expect == nil {
 		s.Add(StepNonce, attest.Skip, "no binding or nonce was given, so the quote's qualifying data %s was not checked: the quote may be old or replayed", hex.EncodeToString(quotes[0].ExtraData()))
 		env.Ledger.Assume("fresh.unchecked", "The bundle is assumed to be fresh: its nonce was not compared with one the verifier chose.")
@@ -203,12 +215,19 @@ func (v *Verifier) appraise(s *attest.Section, ev *Evidence, ak *AK, quotes []*P
 		}
 	default:
 		var err error
-		lc, err = ReplayEventLog(ev.EventLog, bank, quoted[bank])
+		var banks []Alg
+		lc, banks, err = ReplayBanks(ev.EventLog, quoted)
 		if err != nil {
 			s.Add(StepReplay, attest.Fail, "%v", err)
 			return
 		}
-		s.Add(StepReplay, attest.Pass, "event log replays to the %d quoted %s PCRs (%d events verified)", len(quoted[bank]), bank, lc.Events)
+		bank = banks[0]
+		replayed := make([]string, 0, len(banks))
+		for _, b := range banks {
+			replayed = append(replayed, fmt.Sprintf("%d %s", len(quoted[b]), b))
+		}
+		s.Add(StepReplay, attest.Pass, "event log replays to the quoted PCRs of every bank it records (%s; %d events verified); claims from %s", strings.Join(replayed, ", "), lc.Events, bank)
+		claims["eventlog_banks"] = bankNames(banks)
 		env.Ledger.Verify(LedgerReplay, "The TPM event log replays to the quoted PCR values: every measured boot component listed in it is what was extended.")
 		for k, val := range lc.claimMap() {
 			claims[k] = val
@@ -251,7 +270,16 @@ func pcrClaims(p PCRs) map[string]any {
 	return out
 }
 
-// bestBank picks the strongest quoted bank for replay.
+func bankNames(banks []Alg) []string {
+	out := make([]string, 0, len(banks))
+	for _, b := range banks {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// bestBank picks the strongest quoted bank, whose values the reference
+// check reads when there is no event log.
 func bestBank(p PCRs) Alg {
 	for _, b := range []Alg{SHA384, SHA512, SHA256, SHA1} {
 		if len(p[b]) > 0 {
@@ -290,6 +318,22 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 		return tp == nil && mode != policy.AKTrustUnbound || tp != nil && tp.AKTrustAllowed(mode)
 	}
 
+	// The TEE paths: a failed binding, or a passed one that the policy
+	// must accept.
+	notBound := func(format string, args ...any) (string, bool) {
+		s.Add(StepBinding, attest.Fail, format, args...)
+		return policy.AKTrustTEE, false
+	}
+	bound := func(binding, vtpm, ledgerID, ledger string) (string, bool) {
+		s.Add(StepBinding, attest.Pass, "%s", binding)
+		if !allowed(policy.AKTrustTEE) {
+			s.Add(StepAK, attest.Fail, "the AK is bound to the TEE, but the policy's tpm.ak_trust does not accept %q", policy.AKTrustTEE)
+			return policy.AKTrustTEE, false
+		}
+		s.Add(StepAK, attest.Pass, "AK trusted through the TEE (%s)", vtpm)
+		env.Ledger.Verify(ledgerID, ledger)
+		return policy.AKTrustTEE, true
+	}
 	// (a) Bound to the TEE: Azure HCL runtime data.
 	if dev, pemKey, ok := teeAK(env); ok {
 		blk, _ := pem.Decode([]byte(pemKey))
@@ -299,43 +343,30 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 			k, err = x509.ParsePKIXPublicKey(blk.Bytes)
 		}
 		if blk == nil || err != nil {
-			s.Add(StepBinding, attest.Fail, "%s claim %s of %s is not a PEM public key; the vTPM cannot be tied to the TEE", attest.KindSNP, ClaimHCLAKPub, dev)
-			return policy.AKTrustTEE, false
+			return notBound("%s claim %s of %s is not a PEM public key; the vTPM cannot be tied to the TEE", attest.KindSNP, ClaimHCLAKPub, dev)
 		}
 		if !ak.Equal(k) {
-			s.Add(StepBinding, attest.Fail, "the quote's AK (sha256:%x) is not the vTPM AK that %s's TEE report vouches for (HCL runtime data): the quote comes from another VM or vTPM", ak.Fingerprint(), dev)
-			return policy.AKTrustTEE, false
+			return notBound("the quote's AK (sha256:%x) is not the vTPM AK that %s's TEE report vouches for (HCL runtime data): the quote comes from another VM or vTPM", ak.Fingerprint(), dev)
 		}
-		s.Add(StepBinding, attest.Pass, "the AK is the one in the HCL runtime data bound to %s's TEE report", dev)
-		if !allowed(policy.AKTrustTEE) {
-			s.Add(StepAK, attest.Fail, "the AK is bound to the TEE, but the policy's tpm.ak_trust does not accept %q", policy.AKTrustTEE)
-			return policy.AKTrustTEE, false
+		mode, ok := bound(fmt.Sprintf("the AK is the one in the HCL runtime data bound to %s's TEE report", dev), "Azure CVM paravisor vTPM",
+			LedgerAKTEE, "The vTPM's attestation key is bound to the CPU TEE report (Azure HCL runtime data): the vTPM runs inside the TEE, in the paravisor.")
+		if ok {
+			env.Ledger.Assume("tpm.paravisor", "The Azure paravisor (HCL) that hosts the vTPM is honest.")
 		}
-		s.Add(StepAK, attest.Pass, "AK trusted through the TEE (Azure CVM paravisor vTPM)")
-		env.Ledger.Verify(LedgerAKTEE, "The vTPM's attestation key is bound to the CPU TEE report (Azure HCL runtime data): the vTPM runs inside the TEE, in the paravisor.")
-		env.Ledger.Assume("tpm.paravisor", "The Azure paravisor (HCL) that hosts the vTPM is honest.")
-		return policy.AKTrustTEE, true
+		return mode, ok
 	}
 	// (a') Bound to the TEE: SVSM vTPM (EK in a VMPL0 report, AK by credential activation).
 	if dev, ekHex, ok := svsmEK(env); ok {
 		ekRaw, _ := hex.DecodeString(ekHex)
 		if len(ev.EK) == 0 || !bytes.Equal(ekRaw, ev.EK) {
-			s.Add(StepBinding, attest.Fail, "the evidence's EK is not the SVSM vTPM EK bound in %s's VMPL0 report: the quote comes from another vTPM", dev)
-			return policy.AKTrustTEE, false
+			return notBound("the evidence's EK is not the SVSM vTPM EK bound in %s's VMPL0 report: the quote comes from another vTPM", dev)
 		}
 		name, err := AKName(ev.AK)
 		if err != nil || !slices.Contains(v.Activated, hex.EncodeToString(name)) {
-			s.Add(StepBinding, attest.Fail, "the AK (name %x) did not complete credential activation against the SVSM vTPM EK; run the activation challenge (MakeActivation) before trusting it", name)
-			return policy.AKTrustTEE, false
+			return notBound("the AK (name %x) did not complete credential activation against the SVSM vTPM EK; run the activation challenge (MakeActivation) before trusting it", name)
 		}
-		s.Add(StepBinding, attest.Pass, "the EK is bound in %s's VMPL0 report and the AK completed credential activation against it", dev)
-		if !allowed(policy.AKTrustTEE) {
-			s.Add(StepAK, attest.Fail, "the AK is bound to the TEE, but the policy's tpm.ak_trust does not accept %q", policy.AKTrustTEE)
-			return policy.AKTrustTEE, false
-		}
-		s.Add(StepAK, attest.Pass, "AK trusted through the TEE (SVSM vTPM at VMPL0)")
-		env.Ledger.Verify(LedgerAKSVSM, "The vTPM runs in the SVSM at VMPL0: its EK is in the SNP report and the AK was proven to share its TPM by credential activation.")
-		return policy.AKTrustTEE, true
+		return bound(fmt.Sprintf("the EK is bound in %s's VMPL0 report and the AK completed credential activation against it", dev), "SVSM vTPM at VMPL0",
+			LedgerAKSVSM, "The vTPM runs in the SVSM at VMPL0: its EK is in the SNP report and the AK was proven to share its TPM by credential activation.")
 	}
 
 	unbound := func(why string) {

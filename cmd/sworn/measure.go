@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,11 +27,36 @@ var measureBanks = []tpm.Alg{tpm.SHA256, tpm.SHA384}
 
 func newMeasureUKICmd() *cobra.Command {
 	var asJSON bool
+	var sections string
+	var phases []string
 	cmd := &cobra.Command{
 		Use:   "uki FILE",
 		Short: "Print a UKI's Authenticode digest (its PCR 4 event) and the PCR 11 value systemd-stub produces",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print a UKI's Authenticode digest (its PCR 4 event) and the PCR 11 values
+systemd-stub and systemd-pcrextend produce, as systemd-measure calculate does:
+before any boot phase, and after each --phase path.
+
+Sections are measured in systemd's canonical order; by default every section
+systemd knows (` + strings.Join(tpm.UKISectionOrder, " ") + `).
+An older stub measures fewer: give its list with --sections (systemd 252:
+--sections .linux,.osrel,.cmdline,.initrd,.splash,.dtb,.pcrpkey).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			order := tpm.UKISectionOrder
+			if cmd.Flags().Changed("sections") {
+				var err error
+				if order, err = tpm.ParseUKISections(sections); err != nil {
+					return usageErr("--sections: %v", err)
+				}
+			}
+			var paths [][]string
+			for _, ph := range phases {
+				words, err := tpm.ParsePhase(ph)
+				if err != nil {
+					return usageErr("--phase: %v", err)
+				}
+				paths = append(paths, words)
+			}
 			data, err := policy.ReadFileLimited(args[0], tpm.MaxPESize)
 			if err != nil {
 				return usageErr("uki: %v", err)
@@ -39,22 +65,24 @@ func newMeasureUKICmd() *cobra.Command {
 			if err != nil {
 				return usageErr("uki %s: %v", args[0], err)
 			}
+			type phaseOut struct {
+				Phase string `json:"phase"`
+				PCR11 string `json:"pcr11"`
+			}
 			type bankOut struct {
-				Authenticode string            `json:"authenticode"`
-				PCR11        string            `json:"pcr11"`
-				Phases       map[string]string `json:"pcr11_phases"`
-				Sections     []tpm.UKISection  `json:"sections"`
+				Authenticode string           `json:"authenticode"`
+				PCR11        string           `json:"pcr11"`
+				Phases       []phaseOut       `json:"pcr11_phases"`
+				Sections     []tpm.UKISection `json:"sections"`
 			}
 			out := map[string]bankOut{}
 			for _, b := range measureBanks {
-				m := pe.MeasureUKI(b.Hash())
-				ph := map[string]string{}
-				path := []string{}
-				for _, p := range []string{"enter-initrd", "leave-initrd", "sysinit", "ready"} {
-					path = append(path, p)
-					ph[fmt.Sprint(path)] = hex.EncodeToString(tpm.ExtendPhases(b.Hash(), m.PCR11, path...))
+				m := pe.MeasureUKISections(b.Hash(), order)
+				o := bankOut{Authenticode: hex.EncodeToString(pe.Authenticode(b.Hash())), PCR11: hex.EncodeToString(m.PCR11), Sections: m.Sections}
+				for i, words := range paths {
+					o.Phases = append(o.Phases, phaseOut{phases[i], hex.EncodeToString(tpm.ExtendPhases(b.Hash(), m.PCR11, words...))})
 				}
-				out[b.String()] = bankOut{hex.EncodeToString(pe.Authenticode(b.Hash())), hex.EncodeToString(m.PCR11), ph, m.Sections}
+				out[b.String()] = o
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
@@ -64,6 +92,9 @@ func newMeasureUKICmd() *cobra.Command {
 				o := out[b.String()]
 				fmt.Fprintf(w, "%s authenticode (PCR 4 event): %s\n", b, o.Authenticode)
 				fmt.Fprintf(w, "%s pcr11 (systemd-stub, no phase): %s\n", b, o.PCR11)
+				for _, p := range o.Phases {
+					fmt.Fprintf(w, "%s pcr11 phase %s: %s\n", b, p.Phase, p.PCR11)
+				}
 				for _, s := range o.Sections {
 					fmt.Fprintf(w, "%s   section %-9s %s\n", b, s.Name, s.Digest)
 				}
@@ -71,7 +102,10 @@ func newMeasureUKICmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.StringVar(&sections, "sections", "", "measure only these UKI `SECTIONS` (comma-separated, e.g. .linux,.osrel,.cmdline), as an older systemd-stub does; always in canonical order")
+	f.StringSliceVar(&phases, "phase", slices.Clone(tpm.DefaultPhases), "boot-phase `PATH`s to print PCR 11 for (comma-separated or repeated), as systemd-measure --phase")
 	return cmd
 }
 

@@ -18,7 +18,7 @@ func newVerifyTPMCmd() *cobra.Command {
 	var (
 		vf                                       verifyFlags
 		quote, sig, ak, pcrs, eventlog, evidence string
-		akCerts                                  string
+		akCerts, akParent                        string
 		nonce                                    string
 	)
 	cmd := &cobra.Command{
@@ -86,6 +86,11 @@ a policy's tpm.pinned_aks.`,
 					return inputErr("--ak-certs", akCerts, data, "the AK's certificate chain, PEM, leaf first", err)
 				}
 			}
+			if akParent != "" {
+				if ev.AKParent, err = readInput("--ak-parent", akParent); err != nil {
+					return err
+				}
+			}
 			// Bad input exits 2, before any appraisal.
 			akSource, quoteSource := "--ak "+ak, "--quote "+quote
 			if evidence != "" {
@@ -100,6 +105,9 @@ a policy's tpm.pinned_aks.`,
 				}
 			}
 			e, err := ev.Entry("tpm0")
+			if err == nil {
+				_, err = tpm.ParseEvidence(e.Body)
+			}
 			if err != nil {
 				return usageErr("TPM evidence: %v", err)
 			}
@@ -116,6 +124,7 @@ a policy's tpm.pinned_aks.`,
 	f.StringVar(&eventlog, "eventlog", "", "TCG event log `FILE` (binary_bios_measurements)")
 	f.StringVar(&evidence, "evidence", "", "sworn TPM evidence `FILE` (CBOR) instead of --quote/--sig/--ak/--pcrs")
 	f.StringVar(&akCerts, "ak-certs", "", "AK certificate chain `FILE` (PEM, leaf first)")
+	f.StringVar(&akParent, "ak-parent", "", "qualified name `FILE` of the AK's parent (tpm2_readpublic -c ek.ctx -q FILE) when the AK is a child key, as tpm2_createak makes it")
 	f.StringVar(&nonce, "nonce", "", "expected qualifying data (`HEX`); without it the quote's freshness is not checked")
 	return cmd
 }

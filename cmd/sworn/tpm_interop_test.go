@@ -137,6 +137,10 @@ func TestInteropSWTPM(t *testing.T) {
 		tool(t, dir, port, "tpm2_flushcontext", "-s")
 		tool(t, dir, port, "tpm2_readpublic", "-c", "ak.ctx", "-f", "pem", "-o", "ak.pem")
 		tool(t, dir, port, "tpm2_flushcontext", "-t")
+		// The AK is a child of the EK: the quote's qualified signer is
+		// checked under the EK's qualified name.
+		tool(t, dir, port, "tpm2_readpublic", "-c", "ek.ctx", "-q", "ek.qname")
+		tool(t, dir, port, "tpm2_flushcontext", "-t")
 		tool(t, dir, port, "tpm2_quote", "-c", "ak.ctx", "-l", "sha256:0,1,2,3,4,5,6,7,11", "-q", nonce, "-m", "q.msg", "-s", "q.sig", "-o", "q.pcrs", "-g", "sha256")
 		if st, err := os.Stat(filepath.Join(dir, "q.pcrs")); err == nil {
 			t.Logf("q.pcrs is %d bytes", st.Size())
@@ -152,8 +156,16 @@ func TestInteropSWTPM(t *testing.T) {
 		fp := ak.Fingerprint()
 		pol := filepath.Join(dir, "policy.yaml")
 		os.WriteFile(pol, []byte(fmt.Sprintf("version: 1\ntpm:\n  pinned_aks: [%x]\n  allow_no_event_log: true\n  pcrs:\n    sha256:\n      0: \"%s\"\n", fp, strings.Repeat("00", 32))), 0o600)
+		base := []string{"verify", "tpm", "--quote", filepath.Join(dir, "q.msg"), "--sig", filepath.Join(dir, "q.sig"), "--pcrs", filepath.Join(dir, "q.pcrs"), "--at", "2026-11-27T00:00:00Z", "--policy", pol, "--nonce", nonce}
+		var so, se bytes.Buffer
+		if code := run(append(base, "--ak", filepath.Join(dir, "ak.pub")), &so, &se); code != 1 || !strings.Contains(so.String(), "--ak-parent") {
+			t.Fatalf("child AK without --ak-parent: exit %d\n%s%s", code, so.String(), se.String())
+		}
 		for _, akFile := range []string{"ak.pub", "ak.pem"} {
 			args := []string{"verify", "tpm", "--quote", filepath.Join(dir, "q.msg"), "--sig", filepath.Join(dir, "q.sig"), "--ak", filepath.Join(dir, akFile), "--pcrs", filepath.Join(dir, "q.pcrs"), "--at", "2026-11-27T00:00:00Z", "--policy", pol}
+			if akFile == "ak.pub" {
+				args = append(args, "--ak-parent", filepath.Join(dir, "ek.qname"))
+			}
 			var so, se bytes.Buffer
 			if code := run(append(args, "--nonce", nonce), &so, &se); code != 0 {
 				t.Fatalf("%s: exit %d\n%s%s", akFile, code, so.String(), se.String())
@@ -164,7 +176,8 @@ func TestInteropSWTPM(t *testing.T) {
 			}
 		}
 		// Bad input exits 2.
-		var so, se bytes.Buffer
+		so.Reset()
+		se.Reset()
 		if code := run([]string{"verify", "tpm", "--quote", filepath.Join(dir, "q.sig"), "--sig", filepath.Join(dir, "q.sig"), "--ak", filepath.Join(dir, "ak.pub")}, &so, &se); code != 2 {
 			t.Fatalf("bad quote: exit %d: %s", code, se.String())
 		}
