@@ -145,6 +145,13 @@ type KeyRelease struct {
 	NodeKey      HexBytes  `json:"node_key"`
 	Broker       string    `json:"broker"`
 	Created      time.Time `json:"created"`
+	// Measurement is the node's CPU TEE launch measurement, Release the
+	// node's release ("id@version") and its log index, Nonce the broker's
+	// challenge the node's bundle answered.
+	Measurement  HexBytes `json:"measurement,omitempty"`
+	Release      string   `json:"release,omitempty"`
+	ReleaseIndex uint64   `json:"release_index,omitempty"`
+	Nonce        HexBytes `json:"nonce,omitempty"`
 }
 
 // HexBytes is a byte string written as lowercase hex.

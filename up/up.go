@@ -7,6 +7,8 @@ package up
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sworn-dev/sworn/client"
+	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
@@ -47,15 +50,31 @@ type Config struct {
 	Listen string
 	// Logger gets the components' logs.
 	Logger *slog.Logger
+	// Model is the model the nodes serve, sealed behind the stack's key
+	// broker: its key is registered with the broker, its digest listed in
+	// the release, and each node obtains the key through the broker at
+	// start. Nil: a demo model made on the first run and kept in Dir.
+	Model *Model
+}
+
+// Model is a model whose key the broker holds.
+type Model struct {
+	Name   string
+	Digest [32]byte
+	Key    []byte
 }
 
 // Stack is a running stack.
 type Stack struct {
 	// ProxyURL is the OpenAI-compatible base URL (…/v1 for SDKs).
 	ProxyURL string
-	// LogURL, NodeURLs: the release log and the nodes.
+	// LogURL, KBSURL, NodeURLs: the release log, the key broker and the
+	// nodes.
 	LogURL   string
+	KBSURL   string
 	NodeURLs []string
+	// Model is the model the nodes serve.
+	Model Model
 	// Policy is the policy file clients use; Receipts the receipt store.
 	Policy   string
 	Receipts string
@@ -163,9 +182,15 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	// The release of the simulated node software, published once and
-	// proven again on each run.
-	leaf, err := releaseLeaf(cfg.Dir, cfg.GPUs, pubSigner)
+	// The model, and the release of the simulated node software that may
+	// serve it, published once and proven again on each run.
+	if cfg.Model == nil {
+		if cfg.Model, err = demoModel(cfg.Dir); err != nil {
+			return nil, err
+		}
+	}
+	s.Model = *cfg.Model
+	leaf, err := releaseLeaf(cfg.Dir, cfg.GPUs, *cfg.Model, pubSigner)
 	if err != nil {
 		return nil, err
 	}
@@ -190,19 +215,48 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	// The engine and the nodes.
+	// The key broker, with the model's key.
+	store, err := kbs.OpenStore(ctx, "sqlite:"+filepath.Join(cfg.Dir, "kbs.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { store.Close() })
+	kek, err := secretFile(filepath.Join(cfg.Dir, "kbs.kek"))
+	if err != nil {
+		return nil, err
+	}
+	broker, err := kbs.New(ctx, kbs.Config{Store: store, KEK: kek, Policy: pol, LogURL: s.LogURL, Publisher: pubSigner, ID: "sworn-up-kbs", Logger: log.With("component", "kbs")})
+	if err != nil {
+		return nil, err
+	}
+	if err := broker.Register(ctx, cfg.Model.Name, cfg.Model.Digest, cfg.Model.Key); err != nil {
+		return nil, err
+	}
+	if s.KBSURL, err = s.serve("127.0.0.1:0", broker.Handler()); err != nil {
+		return nil, err
+	}
+
+	// The engine and the nodes, each with the model's key from the broker.
 	engineURL, err := s.engine(cfg.Engine)
 	if err != nil {
 		return nil, err
 	}
 	for i := range cfg.Nodes {
 		n, err := node.New(node.Config{Platform: &node.SimPlatform{Seed: uint64(i + 1), GPUs: cfg.GPUs}, Policy: pol, Release: proofBytes,
-			Engine: engineURL, Logger: log.With("component", fmt.Sprintf("node%d", i+1))})
+			Engine: engineURL, Logger: log.With("component", fmt.Sprintf("node%d", i+1)),
+			Models: map[string]string{cfg.Model.Name: kbs.FormatDigest(cfg.Model.Digest)}})
 		if err != nil {
 			return nil, err
 		}
 		if err := n.Rotate(ctx); err != nil {
 			return nil, fmt.Errorf("node %d: %v", i+1, err)
+		}
+		key, err := n.FetchModelKey(ctx, s.KBSURL, cfg.Model.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: the model key: %v", i+1, err)
+		}
+		if subtle.ConstantTimeCompare(key, cfg.Model.Key) != 1 {
+			return nil, fmt.Errorf("node %d: the key broker released another key than the model's", i+1)
 		}
 		nctx, cancel := context.WithCancel(context.Background())
 		go n.Run(nctx)
@@ -299,8 +353,9 @@ func key(dir string, kind tlog.KeyKind, name, file string) (skey, vkey string, e
 }
 
 // releaseLeaf returns the signed release record of the simulated node
-// software: kept in DIR so that every run proves the same log entry.
-func releaseLeaf(dir string, gpus int, pub note.Signer) ([]byte, error) {
+// software, which may serve the model: kept in DIR so that every run
+// proves the same log entry.
+func releaseLeaf(dir string, gpus int, m Model, pub note.Signer) ([]byte, error) {
 	p := filepath.Join(dir, releaseFile)
 	if data, err := os.ReadFile(p); err == nil {
 		r, err := tlog.ParseRecord(data)
@@ -310,6 +365,9 @@ func releaseLeaf(dir string, gpus int, pub note.Signer) ([]byte, error) {
 		if r.Release == nil || r.Release.GPU.Count == nil || *r.Release.GPU.Count != gpus {
 			return nil, fmt.Errorf("%s is the release of another machine shape than --gpus %d: use another --dir", p, gpus)
 		}
+		if len(r.Release.Models) != 1 || r.Release.Models[0].Digest != kbs.FormatDigest(m.Digest) {
+			return nil, fmt.Errorf("%s is the release of another model: use another --dir", p)
+		}
 		return data, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -318,6 +376,7 @@ func releaseLeaf(dir string, gpus int, pub note.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Release.Models = []tlog.Component{{Name: m.Name, Digest: kbs.FormatDigest(m.Digest)}}
 	if err := r.Sign(pub); err != nil {
 		return nil, err
 	}
@@ -349,4 +408,19 @@ func (s *Stack) Instructions(w io.Writer) {
   receipts: %s  (sworn receipts list --dir %s)
 Ctrl-C stops everything.
 `, s.ProxyURL, base, req, base, base, strings.Join(s.NodeURLs, " "), s.LogURL, s.Policy, s.Receipts, s.Receipts)
+}
+
+// secretFile returns the 32 random bytes kept in path, made on first use.
+func secretFile(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("%s is %d bytes, not a 32-byte key", path, len(b))
+		}
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b, os.WriteFile(path, b, 0o600)
 }

@@ -251,3 +251,49 @@ func Choose(cs []KeyConfig, allowClassical bool) (KeyConfig, Suite, error) {
 // it (tests that search output for it, for one). A node never writes it
 // anywhere.
 func (k *PrivateKey) Bytes() ([]byte, error) { return k.key.Bytes() }
+
+// SealTo encrypts a short secret to a key configuration with single-shot
+// HPKE (RFC 9180 base mode): enc ‖ ciphertext. The key broker wraps model
+// keys to a node's attested request key this way; info binds what the
+// secret is for.
+func SealTo(c KeyConfig, s Suite, info, plaintext []byte) ([]byte, error) {
+	if !c.Supports(s) {
+		return nil, fmt.Errorf("%w: key %d offers %v, not %s", ErrSuite, c.ID, c.Suites, s)
+	}
+	k, err := kemByID(c.KEM)
+	if err != nil {
+		return nil, err
+	}
+	si, err := suiteByID(s)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := k.kem.NewPublicKey(c.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return hpke.Seal(pk, si.kdf, si.aead, info, plaintext)
+}
+
+// OpenSealed decrypts what SealTo encrypted to this key.
+func (k *PrivateKey) OpenSealed(s Suite, info, sealed []byte) ([]byte, error) {
+	si, err := suiteByID(s)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := hpke.Open(k.key, si.kdf, si.aead, info, sealed)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return pt, nil
+}
+
+// KeyReleaseInfo is the HPKE info a key broker seals a model key with
+// (docs/kbs.md): it binds the model digest, the broker's nonce and the log
+// index of the key-release record.
+func KeyReleaseInfo(model [32]byte, nonce []byte, logIndex uint64) []byte {
+	b := append([]byte("sworn kbs key release v1"), 0)
+	b = append(b, model[:]...)
+	b = append(b, nonce...)
+	return binary.BigEndian.AppendUint64(b, logIndex)
+}

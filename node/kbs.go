@@ -1,0 +1,123 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/wire"
+)
+
+// The key broker's API as the node speaks it over HTTP (docs/kbs.md).
+type kbsChallenge struct {
+	Nonce []byte `json:"nonce"`
+}
+
+type kbsRelease struct {
+	KeyID    uint8  `json:"key_id"`
+	KEM      uint16 `json:"kem"`
+	KDF      uint16 `json:"kdf"`
+	AEAD     uint16 `json:"aead"`
+	Sealed   []byte `json:"sealed"`
+	LogIndex uint64 `json:"log_index"`
+	Proof    []byte `json:"proof"`
+}
+
+// FetchModelKey asks the key broker at kbsURL for a model's key: it takes
+// the broker's challenge, answers it with fresh evidence bound to the
+// current epoch's keys, and opens the key the broker sealed to them. It
+// checks that the broker's proof is a witnessed key-release record for
+// this model and node (under the node's policy log section) before it
+// uses the key.
+func (n *Node) FetchModelKey(ctx context.Context, kbsURL string, model [32]byte) ([]byte, error) {
+	n.mu.RLock()
+	e := n.cur
+	n.mu.RUnlock()
+	if e == nil {
+		return nil, errNotReady
+	}
+	digest := "sha256:" + hex.EncodeToString(model[:])
+	var ch kbsChallenge
+	if err := postJSON(ctx, kbsURL+"/kbs/v1/challenge", map[string]any{"model": digest}, &ch); err != nil {
+		return nil, fmt.Errorf("key broker challenge: %v", err)
+	}
+	b, err := n.cfg.Platform.Bundle(ctx, EvidenceRequest{Keys: e.bundle.Keys, Nonce: ch.Nonce, At: n.cfg.Now(), Release: n.cfg.Release})
+	if err != nil {
+		return nil, fmt.Errorf("evidence for the key broker: %v", err)
+	}
+	enc, err := b.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var rel kbsRelease
+	if err := postJSON(ctx, kbsURL+"/kbs/v1/release", map[string]any{"model": digest, "nonce": ch.Nonce, "bundle": enc}, &rel); err != nil {
+		return nil, fmt.Errorf("key broker release: %v", err)
+	}
+	if n.cfg.Policy.Log != nil {
+		if err := checkKeyRelease(n, rel, digest); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range e.keys {
+		c := k.Config()
+		if c.ID == rel.KeyID && c.KEM == rel.KEM {
+			return k.OpenSealed(wire.Suite{KDF: rel.KDF, AEAD: rel.AEAD}, wire.KeyReleaseInfo(model, ch.Nonce, rel.LogIndex), rel.Sealed)
+		}
+	}
+	return nil, fmt.Errorf("the key broker sealed the key to key %d, which this node's epoch does not hold", rel.KeyID)
+}
+
+// checkKeyRelease verifies the broker's proof: a key-release record for
+// this model, witnessed under the node's policy, at the index the key is
+// bound to.
+func checkKeyRelease(n *Node, rel kbsRelease, digest string) error {
+	p, err := tlog.ParseProof(rel.Proof)
+	if err != nil {
+		return fmt.Errorf("the key broker's proof: %v", err)
+	}
+	v, err := tlog.NewVerifier(n.cfg.Policy.Log)
+	if err != nil {
+		return err
+	}
+	if _, err := v.VerifyProof(p, n.cfg.Now()); err != nil {
+		return fmt.Errorf("the key broker's key-release record is not witnessed in the log: %v", err)
+	}
+	rec, err := tlog.ParseRecord(p.Record)
+	if err != nil || rec.KeyRelease == nil || rec.KeyRelease.Model != digest || p.Index != rel.LogIndex {
+		return errors.New("the key broker's proof is not a key-release record of this model at the index the key is bound to")
+	}
+	return nil
+}
+
+func postJSON(ctx context.Context, url string, in, out any) error {
+	body, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		json.Unmarshal(data, &e)
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(e.Error.Message))
+	}
+	return json.Unmarshal(data, out)
+}
