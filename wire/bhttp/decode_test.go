@@ -99,6 +99,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"trailing garbage after a known-length message", false, build(okKnownReq, 0, 0, 1), nil, ErrMalformed},
 		{"trailing garbage after an indeterminate message", false, build(okIndReq, "x"), nil, ErrMalformed},
 		{"padding over MaxMessage", false, build(okIndReq, make([]byte, 200)), small, ErrLimit},
+		{"varint past MaxMessage", false, build(0, lp("GET"), lp("https"), lp(""), lp("/"), 0, 0, 0), &Options{Limits: Limits{MaxMessage: 3}}, ErrLimit},
+		{"content past MaxMessage", false, build(0, ctlReq, 0, lp("0123456789"), 0), &Options{Limits: Limits{MaxMessage: 50, MaxContent: 100}}, ErrLimit},
 		{"final status 99", true, build(1, 99, 0, 0, 0), nil, ErrMalformed},
 		{"final status 600", true, build(1, 600, 0, 0, 0), nil, ErrMalformed},
 		{"final status 0", true, build(3, 0, 0, 0, 0), nil, ErrMalformed},
@@ -128,6 +130,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"content length 2^62-1":                         "Limits.MaxContent",
 		"content over MaxContent":                       "Limits.MaxContent",
 		"chunks over MaxContent together":               "Limits.MaxContent",
+		"varint past MaxMessage":                        "Limits.MaxMessage",
+		"content past MaxMessage":                       "Limits.MaxMessage",
 		"padding over MaxMessage":                       "Limits.MaxMessage",
 		"informational responses over MaxInformational": "Limits.MaxInformational",
 	}
