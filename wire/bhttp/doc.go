@@ -50,6 +50,10 @@
 // from net/http ([FromHTTPRequest], [FromHTTPResponse]) and kept as they are
 // when decoding.
 //
+// The module in the interop directory tests this package against
+// github.com/openpcc/bhttp in both directions; it is a module of its own so
+// that the sworn module does not depend on it.
+//
 // Not implemented: header compression (HPACK, QPACK) and any other
 // compression, the reason phrase of a status (the format does not carry it),
 // chunk extensions and transfer codings (§6), extension pseudo-fields, and

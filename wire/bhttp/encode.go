@@ -10,7 +10,8 @@ import (
 // padded: to pad, append zero bytes. Indeterminate-length content is one
 // chunk. It refuses a request that a decoder would find invalid.
 func (r *Request) Encode() ([]byte, error) {
-	b, err := r.appendHead(nil)
+	n := 32 + len(r.Method) + len(r.Scheme) + len(r.Authority) + len(r.Path) + len(r.Content) + sectionSize(r.Header) + sectionSize(r.Trailer)
+	b, err := r.appendHead(make([]byte, 0, n))
 	if err != nil {
 		return nil, err
 	}
@@ -19,7 +20,11 @@ func (r *Request) Encode() ([]byte, error) {
 
 // Encode returns the response in its Framing, like [Request.Encode].
 func (r *Response) Encode() ([]byte, error) {
-	b, err := r.appendHead(nil)
+	n := 32 + len(r.Content) + sectionSize(r.Header) + sectionSize(r.Trailer)
+	for _, ir := range r.Informational {
+		n += 16 + sectionSize(ir.Header)
+	}
+	b, err := r.appendHead(make([]byte, 0, n))
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +117,7 @@ func appendSection(b []byte, f Framing, fs Fields) ([]byte, error) {
 		return nil, err
 	}
 	if f == KnownLength {
-		n := 0
-		for _, fl := range fs {
-			n += varintLen(uint64(len(fl.Name))) + len(fl.Name) + varintLen(uint64(len(fl.Value))) + len(fl.Value)
-		}
-		b = appendVarint(b, uint64(n))
+		b = appendVarint(b, uint64(sectionSize(fs)))
 	}
 	for _, fl := range fs {
 		b = appendBytes(b, lower(fl.Name))
@@ -126,6 +127,15 @@ func appendSection(b []byte, f Framing, fs Fields) ([]byte, error) {
 		b = append(b, 0)
 	}
 	return b, nil
+}
+
+// sectionSize is the number of bytes of the field lines of fs.
+func sectionSize(fs Fields) int {
+	n := 0
+	for _, fl := range fs {
+		n += varintLen(uint64(len(fl.Name))) + len(fl.Name) + varintLen(uint64(len(fl.Value))) + len(fl.Value)
+	}
+	return n
 }
 
 // validRequestControl checks request control data (RFC 9292 §3.4): the
