@@ -62,8 +62,10 @@ type Config struct {
 	ID string
 	// AdminToken, when set, lets a bearer of it register models.
 	AdminToken string
-	// HTTP reaches the log (nil: a plain client).
-	HTTP *http.Client
+	// HTTP reaches the log (nil: a plain client); LogTimeout bounds an
+	// append with its witness wait (default 30s).
+	HTTP       *http.Client
+	LogTimeout time.Duration
 	// Logger gets one line per decision (never a key or a bundle).
 	Logger *slog.Logger
 	// Now is the clock.
@@ -105,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LogTimeout <= 0 {
+		cfg.LogTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -371,7 +376,7 @@ func (b *Broker) release(ctx context.Context, req *ReleaseRequest) (*ReleaseResp
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, b.cfg.LogTimeout)
 	defer cancel()
 	proof, _, err := tlog.Publish(pctx, b.cfg.HTTP, b.cfg.LogURL, leaf)
 	if err != nil {

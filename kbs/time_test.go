@@ -1,0 +1,5 @@
+package kbs_test
+
+import "time"
+
+func timeNow() time.Time { return time.Now() }
