@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sworn-dev/sworn/kbs"
+	"github.com/sworn-dev/sworn/tlog"
+)
+
+func newKBSCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "kbs", Short: "Run the key broker: model keys released only to attested nodes, every release logged"}
+	var db, logURL, key, policyPath, kekPath, listen, tokenFile, id string
+	serve := &cobra.Command{
+		Use:   "serve --db sqlite:FILE|postgres://… --log URL --key FILE --policy FILE --kek FILE --listen ADDR [--admin-token FILE]",
+		Short: "Serve challenges and key releases (docs/kbs.md)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if db == "" || logURL == "" || key == "" || policyPath == "" || kekPath == "" || listen == "" {
+				return usageErr("kbs serve: --db, --log, --key, --policy, --kek and --listen are required")
+			}
+			p, err := loadPolicy(policyPath)
+			if err != nil {
+				return err
+			}
+			kek, err := readInput("--kek", kekPath)
+			if err != nil {
+				return err
+			}
+			if len(kek) != 32 {
+				return usageErr("--kek %s is %d bytes; a key-encryption key is 32 random bytes (head -c 32 /dev/urandom > kek)", kekPath, len(kek))
+			}
+			pub, err := tlog.NewSigner(key, tlog.KindPublisher)
+			if err != nil {
+				return usageErr("--key: %v", err)
+			}
+			var token string
+			if tokenFile != "" {
+				b, err := readInput("--admin-token", tokenFile)
+				if err != nil {
+					return err
+				}
+				if token = strings.TrimSpace(string(b)); len(token) < 16 {
+					return usageErr("--admin-token %s: the token must be at least 16 characters", tokenFile)
+				}
+			}
+			ln, err := listenTCP("kbs serve", listen)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			store, err := kbs.OpenStore(ctx, db)
+			if err != nil {
+				return usageErr("--db: %v", err)
+			}
+			defer store.Close()
+			b, err := kbs.New(ctx, kbs.Config{Store: store, KEK: kek, Policy: p, LogURL: logURL, Publisher: pub, ID: id, AdminToken: token,
+				Logger: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))})
+			if err != nil {
+				return failErr("kbs serve: %v", err)
+			}
+			srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: kbs listening on http://%s\n", ln.Addr())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return failErr("kbs serve: %v", err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		},
+	}
+	f := serve.Flags()
+	f.StringVar(&db, "db", "", "the store: `sqlite:FILE` or a postgres:// URL")
+	f.StringVar(&logURL, "log", "", "the release log's `URL`, which every key release is appended to")
+	f.StringVar(&key, "key", "", "the broker's publisher key `FILE` (sworn keygen --kind publisher; the log must accept it)")
+	f.StringVar(&policyPath, "policy", "", "policy `FILE` a node must pass, with a log: section")
+	f.StringVar(&kekPath, "kek", "", "the key-encryption key `FILE` (32 bytes) of the model keys at rest")
+	f.StringVar(&listen, "listen", "", "listen `ADDR`")
+	f.StringVar(&tokenFile, "admin-token", "", "`FILE` with the token that registers models (none: registration off)")
+	f.StringVar(&id, "id", "sworn-kbs", "the broker's `NAME` in its key-release records")
+
+	var kbsURL, name, model, keyPath string
+	register := &cobra.Command{
+		Use:   "register --kbs URL --admin-token FILE --name NAME --model sha256:HEX --key FILE",
+		Short: "Register a model's data key with a broker",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kbsURL == "" || tokenFile == "" || model == "" || keyPath == "" {
+				return usageErr("kbs register: --kbs, --admin-token, --model and --key are required")
+			}
+			if _, err := kbs.ParseDigest(model); err != nil {
+				return usageErr("--model: %v", err)
+			}
+			k, err := readInput("--key", keyPath)
+			if err != nil {
+				return err
+			}
+			tok, err := readInput("--admin-token", tokenFile)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(kbs.RegisterRequest{Name: name, Model: model, Key: k})
+			req, _ := http.NewRequest(http.MethodPost, strings.TrimSuffix(kbsURL, "/")+"/kbs/v1/models", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return failErr("kbs register: %v", err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				var e struct {
+					Error struct{ Message string } `json:"error"`
+				}
+				json.NewDecoder(resp.Body).Decode(&e)
+				return failErr("kbs register: %s: %s", resp.Status, e.Error.Message)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "registered %s\n", model)
+			return nil
+		},
+	}
+	register.Flags().StringVar(&kbsURL, "kbs", "", "the broker's `URL`")
+	register.Flags().StringVar(&tokenFile, "admin-token", "", "the admin token `FILE`")
+	register.Flags().StringVar(&name, "name", "", "the model's `NAME`")
+	register.Flags().StringVar(&model, "model", "", "the model digest, `sha256:HEX`")
+	register.Flags().StringVar(&keyPath, "key", "", "the model's data key `FILE` (32 bytes)")
+	cmd.AddCommand(serve, register)
+	return cmd
+}
