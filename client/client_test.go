@@ -20,11 +20,7 @@ import (
 
 func simPolicy(t testing.TB, gpus int) *policy.Policy {
 	t.Helper()
-	o, err := sim.StarterOptions(gpus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse("sim", policy.Starter(o))
+	p, err := sim.StarterPolicy(gpus)
 	if err != nil {
 		t.Fatal(err)
 	}

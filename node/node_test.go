@@ -23,14 +23,10 @@ import (
 	"github.com/sworn-dev/sworn/wire/bhttp"
 )
 
-// simPolicy is the simulated starter policy for a node with gpus GPUs.
+// simPolicy is the simulated starter policy for gpus GPUs.
 func simPolicy(t testing.TB, gpus int) *policy.Policy {
 	t.Helper()
-	o, err := sim.StarterOptions(gpus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse("sim", policy.Starter(o))
+	p, err := sim.StarterPolicy(gpus)
 	if err != nil {
 		t.Fatal(err)
 	}

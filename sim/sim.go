@@ -258,3 +258,12 @@ func StarterOptions(gpus int) (policy.StarterOptions, error) {
 		},
 	}, nil
 }
+
+// StarterPolicy parses the simulated starter policy for gpus GPUs.
+func StarterPolicy(gpus int) (*policy.Policy, error) {
+	o, err := StarterOptions(gpus)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Parse("simulated starter", policy.Starter(o))
+}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -178,4 +181,25 @@ func hideInternals(msg string) string {
 		rest = hideInternals(msg[loc[0]+end:])
 	}
 	return msg[:start] + ": malformed encoding" + rest
+}
+
+// serveStreams serves h on ln until ctx is done (SIGINT/SIGTERM), then
+// shuts down, waiting up to grace for requests in flight. It prints the
+// "listening on" line tests and scripts wait for. Unlike serveHTTP it sets
+// no write timeout: answers stream for as long as they take, each write
+// bounded by the handler itself.
+func serveStreams(ctx context.Context, cmd *cobra.Command, ln net.Listener, h http.Handler, what string, grace time.Duration) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	fmt.Fprintf(cmd.ErrOrStderr(), "sworn: %s listening on http://%s\n", what, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return failErr("%s: %v", what, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }

@@ -72,18 +72,7 @@ func newKBSCmd() *cobra.Command {
 			if err != nil {
 				return failErr("kbs serve: %v", err)
 			}
-			srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
-			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: kbs listening on http://%s\n", ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return failErr("kbs serve: %v", err)
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
+			return serveStreams(ctx, cmd, ln, b.Handler(), "kbs", 10*time.Second)
 		},
 	}
 	f := serve.Flags()

@@ -96,21 +96,9 @@ engine) and writes nothing to disk. See docs/node.md.`,
 				return failErr("node serve: the node does not serve: %v", err)
 			}
 			go n.Run(ctx)
-			srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-				IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: node (%s) listening on http://%s\n", plat.Name(), ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return failErr("node serve: %v", err)
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
+			err = serveStreams(ctx, cmd, ln, n.Handler(), fmt.Sprintf("node (%s)", plat.Name()), 30*time.Second)
 			log.Info("node stopped")
-			return nil
+			return err
 		},
 	}
 	f := serve.Flags()

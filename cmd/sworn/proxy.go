@@ -122,18 +122,8 @@ OpenAI SDK at http://LISTEN/v1. It listens on loopback only, unless
 			}
 			defer ln.Close()
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-			srv := &http.Server{Handler: &client.Proxy{Transport: tr, Logger: log, Token: token}, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: proxy listening on http://%s (OpenAI base URL http://%s/v1; receipts in %s)\n", ln.Addr(), ln.Addr(), tr.Store.Dir)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return failErr("proxy: %v", err)
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: OpenAI base URL http://%s/v1; receipts in %s\n", ln.Addr(), tr.Store.Dir)
+			return serveStreams(ctx, cmd, ln, &client.Proxy{Transport: tr, Logger: log, Token: token}, "proxy", 10*time.Second)
 		},
 	}
 	f.register(cmd)
