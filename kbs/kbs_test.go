@@ -76,6 +76,12 @@ func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.
 	if err := b.Register(t.Context(), st.Model.Name, st.Model.Digest, st.Model.Key); err != nil {
 		t.Fatal(err)
 	}
+	// The same store under another key-encryption key: a start-up error.
+	wrong := bytes.Clone(kek)
+	wrong[0] ^= 1
+	if _, err := kbs.New(t.Context(), kbs.Config{Store: store, KEK: wrong, Policy: p, LogURL: logURL, Publisher: pub}); err == nil || !strings.Contains(err.Error(), "wrong --kek") {
+		t.Fatalf("a wrong KEK: %v", err)
+	}
 	srv := httptest.NewServer(b.Handler())
 	t.Cleanup(srv.Close)
 	return b, srv.URL
@@ -254,4 +260,41 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestStoreReopen: models and releases survive a restart, and a wrong KEK
+// is a start-up error.
+func TestStoreReopen(t *testing.T) {
+	path := "sqlite:" + filepath.Join(t.TempDir(), "kbs.db")
+	s, err := kbs.OpenStore(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d [32]byte
+	rand.Read(d[:])
+	if err := s.PutModel(t.Context(), kbs.Model{Digest: d, Name: "m", Wrapped: []byte("wrapped-key-bytes-wrapped-key-by"), Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRelease(t.Context(), kbs.Release{LogIndex: 3, Model: d, Bundle: d, NodeKey: []byte{1}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = kbs.OpenStore(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ms, err := s.Models(t.Context())
+	if err != nil || len(ms) != 1 || ms[0].Digest != d {
+		t.Fatalf("models after reopen: %v %v", ms, err)
+	}
+	rs, err := s.Releases(t.Context())
+	if err != nil || len(rs) != 1 || rs[0].LogIndex != 3 || rs[0].Model != d {
+		t.Fatalf("releases after reopen: %v %v", rs, err)
+	}
+	pol, _ := sim.StarterPolicy(0)
+	pol.Log = &policy.Log{Origin: "x"}
+	if _, err := kbs.New(t.Context(), kbs.Config{Store: s, KEK: make([]byte, 32), Policy: pol, LogURL: "http://127.0.0.1:1", Publisher: nil}); err == nil {
+		t.Fatal("a broker without a publisher started")
+	}
 }

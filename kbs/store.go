@@ -3,6 +3,7 @@ package kbs
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,7 +81,15 @@ func OpenStore(ctx context.Context, dsn string) (*SQLStore, error) {
 	return &SQLStore{db: db}, nil
 }
 
-func hexOf(d [32]byte) string { return fmt.Sprintf("%x", d[:]) }
+func hexOf(d [32]byte) string { return hex.EncodeToString(d[:]) }
+
+func unhex(s string) ([32]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return [32]byte{}, fmt.Errorf("store: %q is not a 32-byte hex digest", s)
+	}
+	return [32]byte(b), nil
+}
 
 // ErrExists: a model with that digest is registered already (its key
 // never changes).
@@ -127,8 +136,8 @@ func (s *SQLStore) Models(ctx context.Context) ([]Model, error) {
 		if err := rows.Scan(&d, &m.Name, &m.Wrapped, &created); err != nil {
 			return nil, err
 		}
-		if _, err := fmt.Sscanf(d, "%x", &m.Digest); err != nil {
-			return nil, fmt.Errorf("store: model digest %q: %v", d, err)
+		if m.Digest, err = unhex(d); err != nil {
+			return nil, err
 		}
 		m.Created = time.Unix(created, 0).UTC()
 		out = append(out, m)
@@ -158,8 +167,12 @@ func (s *SQLStore) Releases(ctx context.Context) ([]Release, error) {
 		if err := rows.Scan(&idx, &m, &b, &r.NodeKey, &at); err != nil {
 			return nil, err
 		}
-		fmt.Sscanf(m, "%x", &r.Model)
-		fmt.Sscanf(b, "%x", &r.Bundle)
+		if r.Model, err = unhex(m); err != nil {
+			return nil, err
+		}
+		if r.Bundle, err = unhex(b); err != nil {
+			return nil, err
+		}
 		r.LogIndex, r.At = uint64(idx), time.Unix(at, 0).UTC()
 		out = append(out, r)
 	}
