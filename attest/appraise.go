@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sworn-dev/sworn/policy"
@@ -100,21 +102,22 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 		byKind[v.Kind()] = v
 	}
 	for _, kind := range knownKinds {
+		var es []Entry
 		for _, e := range b.Evidence {
-			if e.Kind != kind {
-				continue
+			if e.Kind == kind {
+				es = append(es, e)
 			}
-			v, ok := byKind[kind]
-			if !ok {
+		}
+		v, ok := byKind[kind]
+		if !ok {
+			for _, e := range es {
 				s := &Section{Kind: kind}
 				s.Add(StepPrefix(kind)+".parse", Fail, "this sworn cannot appraise %s evidence; the device cannot be trusted", kind)
 				r.Devices[e.Device] = s
-				continue
 			}
-			s := v.Verify(ctx, e, env)
-			s.Kind = kind
-			r.Devices[e.Device] = s
+			continue
 		}
+		verifyKind(ctx, v, kind, es, env)
 	}
 	switch {
 	case opts.Release != nil && (b.Release != nil || env.Policy.Log != nil):
@@ -131,6 +134,61 @@ func Appraise(ctx context.Context, b *Bundle, opts Options) *Result {
 	r.Policy = appraisePolicy(kinds, env, false, r.Release)
 	r.Finish()
 	return r
+}
+
+// parallelKinds are the kinds whose entries are appraised concurrently:
+// a GPU's appraisal reads only the claims of the CPU and TPM appraised
+// before it, never another GPU's.
+var parallelKinds = []string{KindNVGPU}
+
+// sequential, set by tests, appraises every entry in turn.
+var sequential bool
+
+// verifyKind appraises the entries of one kind into env.Devices. Entries
+// of a parallel kind are verified concurrently, at most GOMAXPROCS at a
+// time, each with its own copy of env and its own ledger; the ledgers and
+// the Simulated marks are then merged in bundle order, so the result is
+// the one a sequential appraisal gives.
+func verifyKind(ctx context.Context, v Verifier, kind string, es []Entry, env *Env) {
+	workers := min(runtime.GOMAXPROCS(0), len(es))
+	if sequential || workers < 2 || !slices.Contains(parallelKinds, kind) {
+		for _, e := range es {
+			s := v.Verify(ctx, e, env)
+			s.Kind = kind
+			env.Devices[e.Device] = s
+		}
+		return
+	}
+	secs := make([]*Section, len(es))
+	envs := make([]Env, len(es))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				envs[i] = *env
+				envs[i].Ledger = &Ledger{}
+				envs[i].Simulated = false
+				secs[i] = v.Verify(ctx, es[i], &envs[i])
+			}
+		})
+	}
+	for i := range es {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, e := range es {
+		secs[i].Kind = kind
+		env.Devices[e.Device] = secs[i]
+		for _, l := range envs[i].Ledger.Verified {
+			env.Ledger.Verify(l.ID, l.Text)
+		}
+		for _, l := range envs[i].Ledger.Assumed {
+			env.Ledger.Assume(l.ID, l.Text)
+		}
+		env.Simulated = env.Simulated || envs[i].Simulated
+	}
 }
 
 func appraiseBundle(b *Bundle, opts Options, env *Env) *Section {

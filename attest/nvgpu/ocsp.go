@@ -115,7 +115,15 @@ func (c *Cache) parseOCSP(der []byte, cert, issuer *x509.Certificate) (*ocsp.Res
 	var k uint64
 	if c != nil {
 		k = c.key(kindOCSP, SPKIHash{}, parts)
-		if e := c.get(k, kindOCSP, SPKIHash{}, parts, time.Time{}); e != nil {
+		e := c.get(k, kindOCSP, SPKIHash{}, parts, time.Time{})
+		if e == nil {
+			if done := c.lead(k); done != nil {
+				defer done()
+			} else {
+				e = c.get(k, kindOCSP, SPKIHash{}, parts, time.Time{})
+			}
+		}
+		if e != nil {
 			return e.ocsp, nil
 		}
 	}

@@ -385,10 +385,15 @@ func (r *RIM) CheckSignature() error {
 // VerifyRIM checks a RIM's XML signature and its signer chain to the pinned
 // RIM root at the time at. It returns the chain's earliest expiry.
 func VerifyRIM(r *RIM, pin SPKIHash, at time.Time) (time.Time, error) {
+	return (*Cache)(nil).checkRIM(r, pin, at)
+}
+
+// checkRIM is VerifyRIM with the signer chain verified through the cache.
+func (c *Cache) checkRIM(r *RIM, pin SPKIHash, at time.Time) (time.Time, error) {
 	if err := r.CheckSignature(); err != nil {
 		return time.Time{}, err
 	}
-	exp, err := VerifyChain(r.Certs, pin, at)
+	exp, err := c.verifyChain(r.Certs, pin, at)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("RIM signer chain: %v", err)
 	}
