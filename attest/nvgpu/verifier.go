@@ -296,6 +296,12 @@ func (v *Verifier) checkNonce(a *gpuAppraisal, rep *Report, device string) {
 		return
 	}
 	a.c["x-nvidia-gpu-attestation-report-nonce-match"] = true
+	if !authenticated(s) {
+		// The nonce matches, but in bytes nothing vouches for: it proves
+		// nothing, and the ledger does not say it does.
+		s.Add("gpu.nonce", attest.Pass, "report nonce equals %s, but the report is not authenticated (see gpu.signature and gpu.chain), so this proves nothing", from)
+		return
+	}
 	s.Add("gpu.nonce", attest.Pass, "report nonce equals %s", from)
 	if v.nonce == nil {
 		env.Ledger.Verify("nvgpu.binding", "Each GPU report answers a nonce derived from the node's binding.")
@@ -588,4 +594,15 @@ func (a *gpuAppraisal) checkPolicy(driver, vbios string) {
 	default:
 		s.Add("gpu.policy", attest.Pass, "%s", strings.Join(notes, "; "))
 	}
+}
+
+// authenticated reports whether the section's report signature and device
+// chain both verified.
+func authenticated(s *attest.Section) bool {
+	for _, id := range []string{"gpu.signature", "gpu.chain"} {
+		if st := s.Step(id); st == nil || st.Status != attest.Pass {
+			return false
+		}
+	}
+	return true
 }

@@ -428,6 +428,10 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 		unbound("no TEE claim, certificate or pin")
 		return policy.AKTrustUnbound, true
 	}
+	if dev, step := untrustedCPU(env); dev != "" {
+		s.Add(StepAK, attest.Fail, "nothing vouches for AK sha256:%x: %s's report, which would bind it to the TEE, did not verify (%s failed), so it vouches for nothing; the AK is also not certified by a CA in tpm.ca_roots and not in tpm.pinned_aks", ak.Fingerprint(), dev, step)
+		return policy.AKTrustUnbound, false
+	}
 	s.Add(StepAK, attest.Fail, "nothing vouches for AK sha256:%x: it is not bound to a TEE report, not certified by a CA in tpm.ca_roots and not in tpm.pinned_aks", ak.Fingerprint())
 	return policy.AKTrustUnbound, false
 }
@@ -607,4 +611,18 @@ func dbMatches(entry, want string) bool {
 		return strings.HasSuffix(entry, "("+want+")")
 	}
 	return entry == want || strings.HasPrefix(entry, want+" (sha256:")
+}
+
+// untrustedCPU returns a CPU TEE device appraised before the TPM whose
+// report failed to verify, and its first failed step.
+func untrustedCPU(env *attest.Env) (string, string) {
+	for name, d := range env.Devices {
+		if d == nil || (d.Kind != attest.KindSNP && d.Kind != attest.KindTDX) {
+			continue
+		}
+		if st := d.FirstFailure(); st != nil {
+			return name, st.ID
+		}
+	}
+	return "", ""
 }
