@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,32 @@ func findStep(r *attest.Result, id string) *attest.Step {
 		}
 	}
 	return nil
+}
+
+// TestUntrustedRootsVouchForNothing: when the CPU report's chain fails,
+// tpm.ak names it as the cause; when a GPU's chain fails, its matching
+// nonce proves nothing and the ledger does not claim the binding.
+func TestUntrustedRootsVouchForNothing(t *testing.T) {
+	n, err := Boot(Options{Seed: 4, At: at, GPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, device, step, want string }{
+		{"amd: simulated", "amd: production", "tpm0", "tpm.ak", "cpu0's report, which would bind it to the TEE, did not verify"},
+		{"nvidia: simulated", "nvidia: production", "gpu0", "gpu.nonce", "proves nothing"},
+	} {
+		data := bytes.Replace(policy.Starter(simStarter(t, []string{"snp", "tpm"}, 1)), []byte(tc.from), []byte(tc.to), 1)
+		p, err := policy.Parse("roots", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := appraise(t, n, p, nil, at.Add(time.Hour))
+		st := r.Devices[tc.device].Step(tc.step)
+		if st == nil || !strings.Contains(st.Detail, tc.want) {
+			t.Errorf("%s: %+v", tc.step, st)
+		}
+		if tc.device == "gpu0" && slices.ContainsFunc(r.Ledger.Verified, func(e attest.LedgerEntry) bool { return e.ID == "nvgpu.binding" }) {
+			t.Error("the ledger claims the GPU binding although the GPU's chain failed")
+		}
+	}
 }
