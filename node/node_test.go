@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -379,3 +380,73 @@ func TestColdStart8GPUs(t *testing.T) {
 	startNode(t, 8, echo.Options{}, nil)
 	t.Logf("a simulated node with 8 GPUs serves after %v", time.Since(start))
 }
+
+// TestClientThatNeverReads: a client that stops reading a stream is cut
+// off after StreamIdle, and its stream is released.
+func TestClientThatNeverReads(t *testing.T) {
+	tn := startNode(t, 0, echo.Options{MaxTokens: 100000}, func(c *Config) { c.StreamIdle = 300 * time.Millisecond })
+	b := tn.fetchBundle(t)
+	cfgs, _ := b.Keys.Configs()
+	c, s, _ := wire.Choose(cfgs, false)
+	var buf bytes.Buffer
+	w, _ := wire.NewChunkedRequestWriter(c, s, &buf)
+	w.Write(chatRequest(strings.Repeat("word ", 20000), true))
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, tn.url+"/sworn/v1/ohttp", &buf)
+	req.Header.Set("Content-Type", wire.MediaTypeChunkedReq)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // never read
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tn.streams) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a client that never reads was not cut off")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBadRequestsDoNotAffectGoodOnes: garbage, replays and oversized
+// requests interleaved with good ones, concurrently; every good one is
+// answered in full.
+func TestBadRequestsDoNotAffectGoodOnes(t *testing.T) {
+	tn := startNode(t, 0, echo.Options{}, func(c *Config) { c.MaxRequest = 64 << 10 })
+	b := tn.fetchBundle(t)
+	done := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			switch i % 4 {
+			case 0:
+				a := ask(t, tn.url, b, "chunked", chatRequest("good", true))
+				if a.err != nil || a.status != 200 || a.receipt == nil {
+					done <- fmt.Errorf("good request %d: %d %v", i, a.status, a.err)
+					return
+				}
+			case 1:
+				resp, err := http.Post(tn.url+"/sworn/v1/ohttp", wire.MediaTypeChunkedReq, strings.NewReader("garbage garbage garbage"))
+				if err == nil {
+					resp.Body.Close()
+				}
+			case 2:
+				ask(t, tn.url, b, "ohttp", chatRequest(strings.Repeat("x", 100<<10), false))
+			case 3:
+				resp, err := http.Post(tn.url+"/sworn/v1/ohttp", wire.MediaTypeRequest, io.LimitReader(neverEnding{}, 1<<20))
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 40 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+type neverEnding struct{}
+
+func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }
