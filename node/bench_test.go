@@ -97,6 +97,8 @@ func BenchmarkStreamReverseProxy(b *testing.B) {
 	u, _ := url.Parse(eng.URL)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	proxy := httptest.NewServer(rp)
 	defer proxy.Close()
 	var ttft time.Duration
@@ -104,7 +106,7 @@ func BenchmarkStreamReverseProxy(b *testing.B) {
 	start := time.Now()
 	for b.Loop() {
 		t, _ := streamOnce(b, func() (io.ReadCloser, error) {
-			resp, err := http.Post(proxy.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody()))
+			resp, err := hc.Post(proxy.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody()))
 			if err != nil {
 				return nil, err
 			}
