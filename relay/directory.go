@@ -122,6 +122,7 @@ type snapshot struct {
 	next    time.Time // the earliest next refresh
 	serving int
 	total   int
+	ids     map[string]bool
 	byKey   map[keyRef][]*nodeState // (key id, KEM) → nodes, in order
 	byHash  map[[8]byte]*nodeState
 }
@@ -309,11 +310,12 @@ func expiry(h http.Header, now time.Time) time.Time {
 // current states. Callers hold r.mu (or own r, in New).
 func (r *Relay) publish() {
 	now := r.cfg.Now()
-	s := &snapshot{byKey: map[keyRef][]*nodeState{}, byHash: map[[8]byte]*nodeState{}}
+	s := &snapshot{byKey: map[keyRef][]*nodeState{}, byHash: map[[8]byte]*nodeState{}, ids: map[string]bool{}}
 	d := Directory{Version: DirectoryVersion, Nodes: make([]DirectoryNode, 0, len(r.nodes))}
 	failing := 0
 	s.total = len(r.nodes)
 	for _, st := range r.nodes {
+		s.ids[st.id] = true
 		if s.next.IsZero() || st.next.Before(s.next) {
 			s.next = st.next
 		}

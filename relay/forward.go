@@ -114,7 +114,15 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 	touch()
 	body.touch = touch
 
-	prefix, st, rerr := r.route(kind, body)
+	var only string
+	if id := req.PathValue("node"); id != "" {
+		if !r.snap.Load().ids[id] {
+			fail(&routeErr{http.StatusNotFound, "no_node", "this relay has no node " + excerpt(id) + ": fetch the directory"})
+			return
+		}
+		only = id
+	}
+	prefix, st, rerr := r.route(kind, body, only)
 	if rerr != nil {
 		fail(rerr)
 		return
@@ -224,8 +232,9 @@ func outboundHeader(mediaType string, in http.Header) http.Header {
 // for OHTTP and chunked OHTTP, the first node (in the relay's order) whose
 // current key configurations hold the header's key id and KEM; for a
 // multi-candidate request, one at random among the nodes that hold a
-// candidate's key hash. It returns the bytes it read.
-func (r *Relay) route(kind string, body io.Reader) ([]byte, *nodeState, *routeErr) {
+// candidate's key hash. With only, the node must be that one. It returns
+// the bytes it read.
+func (r *Relay) route(kind string, body io.Reader, only string) ([]byte, *nodeState, *routeErr) {
 	s := r.snap.Load()
 	var buf []byte
 	if kind == "multi" {
@@ -248,7 +257,7 @@ func (r *Relay) route(kind string, body io.Reader) ([]byte, *nodeState, *routeEr
 		}
 		var nodes []*nodeState
 		for _, h := range hashes {
-			if st := s.byHash[h]; st != nil && !contains(nodes, st) {
+			if st := s.byHash[h]; st != nil && (only == "" || st.id == only) && !contains(nodes, st) {
 				nodes = append(nodes, st)
 			}
 		}
@@ -258,10 +267,18 @@ func (r *Relay) route(kind string, body io.Reader) ([]byte, *nodeState, *routeEr
 		return buf, nodes[rand.IntN(len(nodes))], nil
 	}
 	h, _, err := wire.ParseHeader(buf)
-	if nodes := s.byKey[keyRef{h.KeyID, h.KEM}]; err == nil && len(nodes) > 0 {
-		return buf, nodes[0], nil
+	if err == nil {
+		for _, st := range s.byKey[keyRef{h.KeyID, h.KEM}] {
+			if only == "" || st.id == only {
+				return buf, st, nil
+			}
+		}
 	}
-	return nil, nil, &routeErr{http.StatusNotFound, "no_node", fmt.Sprintf("no node of this relay holds key id %d with KEM 0x%04x: fetch the directory again", h.KeyID, h.KEM)}
+	who := "no node of this relay holds"
+	if only != "" {
+		who = "node " + only + " does not hold"
+	}
+	return nil, nil, &routeErr{http.StatusNotFound, "no_node", fmt.Sprintf("%s key id %d with KEM 0x%04x: fetch the directory again", who, h.KeyID, h.KEM)}
 }
 
 func contains(nodes []*nodeState, st *nodeState) bool {

@@ -89,6 +89,15 @@ type Relay struct {
 // first 16 hex digits of SHA-256 of its base URL.
 func NodeID(nodeURL string) string { return shortHash([]byte(nodeURL)) }
 
+// NodeURL is the base URL through which a client reaches the node with
+// the given id via the relay at relayURL: client.Node.URL for that node.
+// Its requests go to that node only, which matters when several nodes hold
+// keys with the same key id and KEM (the default: every node's first
+// epoch uses ids 1 and 2).
+func NodeURL(relayURL, id string) string {
+	return strings.TrimSuffix(relayURL, "/") + "/sworn/v1/nodes/" + id
+}
+
 // New checks the configuration and returns a relay whose directory lists
 // every node as not yet fetched.
 func New(cfg Config) (*Relay, error) {
@@ -156,11 +165,14 @@ func normalizeURL(raw string) (string, error) {
 }
 
 // Handler serves the relay's endpoints: GET /sworn/v1/directory, POST
-// /sworn/v1/ohttp, GET /healthz and GET /metrics.
+// /sworn/v1/ohttp (routed by the request's key header), POST
+// /sworn/v1/nodes/{id}/sworn/v1/ohttp (to that node only; NodeURL), GET
+// /healthz and GET /metrics.
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sworn/v1/directory", r.handleDirectory)
 	mux.HandleFunc("POST /sworn/v1/ohttp", r.handleForward)
+	mux.HandleFunc("POST /sworn/v1/nodes/{node}/sworn/v1/ohttp", r.handleForward)
 	mux.HandleFunc("GET /healthz", r.handleHealth)
 	mux.Handle("GET /metrics", r.metrics.handler())
 	return mux
