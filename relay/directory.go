@@ -179,20 +179,23 @@ func (r *Relay) fetch(ctx context.Context, old *nodeState) *nodeState {
 	now := r.cfg.Now()
 	st, outcome, err := r.fetchOnce(ctx, old, now)
 	if err != nil {
+		// A node that fails is not routed to, with its previous keys
+		// neither, until it answers again.
 		st = &nodeState{url: old.url, id: old.id, err: err.Error(), next: now.Add(min(r.cfg.Refresh, 5*time.Second))}
 		r.log.Warn("node not refreshed", "node", old.id, "err", st.err)
-	} else {
-		next := now.Add(r.cfg.Refresh)
-		if !st.expires.IsZero() && st.expires.Before(next) {
-			next = st.expires
-		}
-		if floor := now.Add(time.Second); next.Before(floor) {
-			next = floor
-		}
-		st.next = next
+		r.metrics.refreshes.WithLabelValues(outcome).Inc()
+		return st
 	}
+	next := now.Add(r.cfg.Refresh)
+	if !st.expires.IsZero() && st.expires.Before(next) {
+		next = st.expires
+	}
+	if floor := now.Add(time.Second); next.Before(floor) {
+		next = floor
+	}
+	st.next = next
 	// Keys the node held until now keep routing while a client may still
-	// use them.
+	// use them: until the bundle that named them expires.
 	switch {
 	case old.configs != nil && !sameConfigs(old.configs, st.configs):
 		st.prev, st.prevUntil = old.configs, old.expires
@@ -201,6 +204,8 @@ func (r *Relay) fetch(ctx context.Context, old *nodeState) *nodeState {
 		}
 	case now.Before(old.prevUntil):
 		st.prev, st.prevUntil = old.prev, old.prevUntil
+	default:
+		st.prev, st.prevUntil = nil, time.Time{}
 	}
 	r.metrics.refreshes.WithLabelValues(outcome).Inc()
 	return st
@@ -231,8 +236,12 @@ func (r *Relay) fetchOnce(ctx context.Context, old *nodeState, now time.Time) (*
 			return nil, "error", fmt.Errorf("bundle: %v", err)
 		}
 		if status == http.StatusNotModified {
+			// The entry stays as it was, unless the node's expiry moved by
+			// more than max-age's rounding to whole seconds.
 			st := *old
-			st.expires = expiry(bh, now)
+			if e := expiry(bh, now); e.Sub(old.expires).Abs() > 2*time.Second {
+				st.expires = e
+			}
 			return &st, "not_modified", nil
 		}
 		keys, kh, _, err := r.get(ctx, old.url+"/.well-known/ohttp-keys", "", MaxKeys)

@@ -99,17 +99,22 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 	r.metrics.active.Inc()
 	defer r.metrics.active.Dec()
 
-	// The request may stream while its answer streams (chunked OHTTP).
 	rc := http.NewResponseController(w)
-	rc.EnableFullDuplex()
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
 	var idled atomic.Bool
 	idle := time.AfterFunc(r.cfg.IdleTimeout, func() { idled.Store(true); cancel() })
 	defer idle.Stop()
+	// While the body comes in, a stalled client is cut after the idle
+	// timeout; once it is in, the deadline goes (it would end the
+	// request's context).
 	touch := func() {
 		idle.Reset(r.cfg.IdleTimeout)
-		rc.SetReadDeadline(time.Now().Add(r.cfg.IdleTimeout))
+		if body.eof.Load() {
+			rc.SetReadDeadline(time.Time{})
+		} else {
+			rc.SetReadDeadline(time.Now().Add(r.cfg.IdleTimeout))
+		}
 	}
 	touch()
 	body.touch = touch
@@ -128,6 +133,9 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	f.node = st.id
+	// The request may stream while its answer streams (chunked OHTTP).
+	// (Only now: a refusal leaves the rest of the body to net/http.)
+	rc.EnableFullDuplex()
 	up, err := http.NewRequestWithContext(ctx, http.MethodPost, st.url+"/sworn/v1/ohttp", io.MultiReader(bytes.NewReader(prefix), body))
 	if err != nil {
 		fail(&routeErr{http.StatusInternalServerError, "error", "the relay could not make the request"})
@@ -297,6 +305,7 @@ type countingBody struct {
 	n        atomic.Int64
 	max      int64
 	tooLarge atomic.Bool
+	eof      atomic.Bool
 	touch    func()
 }
 
@@ -306,7 +315,10 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		b.tooLarge.Store(true)
 		return 0, errTooLarge
 	}
-	if n > 0 && b.touch != nil {
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	if (n > 0 || err == io.EOF) && b.touch != nil {
 		b.touch()
 	}
 	return n, err

@@ -117,7 +117,7 @@ func multiAsk(t *testing.T, relayURL string, nodes []*client.Node, content strin
 		cands = append(cands, n.Key)
 	}
 	req := &bhttp.Request{Method: "POST", Scheme: "https", Authority: "node", Path: "/v1/chat/completions",
-		Header: bhttp.Fields{{Name: "content-type", Value: "application/json"}, {Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)}},
+		Header:  bhttp.Fields{{Name: "content-type", Value: "application/json"}, {Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)}},
 		Content: []byte(`{"model":"echo","stream":true,"messages":[{"role":"user","content":"` + content + `"}]}`)}
 	plain, err := req.Encode()
 	if err != nil {
