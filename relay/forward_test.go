@@ -358,3 +358,76 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("logs: %s", logs.String())
 	}
 }
+
+// TestFullDuplex: a request body keeps streaming to the node while the
+// node's answer streams back: the client sends its second part only after
+// it read the node's answer to the first.
+func TestFullDuplex(t *testing.T) {
+	s := newStub(t, 1, func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.EnableFullDuplex()
+		w.Header().Set("Content-Type", wire.MediaTypeChunkedRes)
+		w.WriteHeader(200)
+		rc.Flush()
+		buf := make([]byte, 1024)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				w.Write(bytes.ToUpper(buf[:n]))
+				rc.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	_, relayURL, _ := startRelay(t, Config{IdleTimeout: 10 * time.Second}, s.url)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, relayURL+"/sworn/v1/ohttp", pr)
+	req.Header.Set("Content-Type", wire.MediaTypeChunkedReq)
+	go pw.Write(plainBody(s.keys[0], []byte("part one;")))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	want := string(bytes.ToUpper(plainBody(s.keys[0], []byte("part one;"))))
+	got := make([]byte, len(want))
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadFull(resp.Body, got); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil || string(got) != want {
+			t.Fatalf("%q %v", got, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node's answer to the first part did not come back while the request was open")
+	}
+	pw.Write([]byte("part two"))
+	pw.Close()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "PART TWO" {
+		t.Fatalf("%q %v", rest, err)
+	}
+}
+
+// TestManyStreams: a few hundred streams in a row over kept-alive
+// connections, each answered before the node read all of its request,
+// all arrive whole.
+func TestManyStreams(t *testing.T) {
+	s := newStub(t, 1, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", wire.MediaTypeChunkedRes)
+		w.Write([]byte("early"))
+		http.NewResponseController(w).Flush()
+		io.Copy(io.Discard, r.Body)
+		w.Write(bytes.Repeat([]byte("x"), 40<<10))
+	})
+	_, relayURL, _ := startRelay(t, Config{}, s.url)
+	body := plainBody(s.keys[0], bytes.Repeat([]byte("y"), 8<<10))
+	for i := range 300 {
+		resp, data := post(t, nil, relayURL+"/sworn/v1/ohttp", wire.MediaTypeChunkedReq, body, nil)
+		if resp.StatusCode != 200 || len(data) != 5+40<<10 {
+			t.Fatalf("stream %d: %d, %d bytes", i, resp.StatusCode, len(data))
+		}
+	}
+}
