@@ -358,12 +358,6 @@ func shortHash(b []byte) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// Directory returns the directory as served now.
-func (r *Relay) Directory() *Directory {
-	d, _ := ParseDirectory(r.snap.Load().json)
-	return d
-}
-
 // handleDirectory serves the directory with an ETag over its content and a
 // max-age that runs out at the next refresh.
 func (r *Relay) handleDirectory(w http.ResponseWriter, req *http.Request) {

@@ -108,7 +108,12 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 	// While the body comes in, a stalled client is cut after the idle
 	// timeout; once it is in, the deadline goes (it would end the
 	// request's context).
+	var finished atomic.Bool
+	defer finished.Store(true)
 	touch := func() {
+		if finished.Load() { // a late read of the transport's
+			return
+		}
 		idle.Reset(r.cfg.IdleTimeout)
 		if body.eof.Load() {
 			rc.SetReadDeadline(time.Time{})

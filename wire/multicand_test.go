@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -51,4 +52,19 @@ func TestMultiCandidates(t *testing.T) {
 			t.Errorf("%s: %v, want %v", bad.name, err, bad.want)
 		}
 	}
+}
+
+// FuzzMultiCandidates: no input panics, and every hash returned comes from
+// the input.
+func FuzzMultiCandidates(f *testing.F) {
+	c := mustKey(f, 1, KEMX25519).Config()
+	msg, _, _ := EncapsulateMulti([]KeyConfig{c}, Suite{KDFHKDFSHA256, AEADAES256GCM}, []byte("p"))
+	f.Add(msg)
+	f.Add([]byte{1, 0, 1, 0, 2, 8})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hs, err := MultiCandidates(b)
+		if err == nil && (len(hs) == 0 || len(hs) > MaxCandidates || !bytes.Equal(hs[0][:], b[6:14])) {
+			t.Fatalf("%d hashes from %x", len(hs), b)
+		}
+	})
 }
