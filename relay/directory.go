@@ -29,8 +29,10 @@ const MaxDirectory = MaxNodes * (DefaultMaxBundle*4/3 + MaxKeys*4/3 + 4<<10)
 // verifies each bundle itself (client.VerifyBundle) and encrypts to the
 // keys of the bundle, never to Keys alone.
 type Directory struct {
-	Version int             `json:"version"`
-	Nodes   []DirectoryNode `json:"nodes"`
+	// Version is DirectoryVersion.
+	Version int `json:"version"`
+	// Nodes are the relay's nodes, in its order.
+	Nodes []DirectoryNode `json:"nodes"`
 }
 
 // DirectoryNode is one node's entry. A node that did not answer its last

@@ -169,6 +169,18 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+func TestBundleBound(t *testing.T) {
+	if _, err := New(Config{Nodes: []string{"http://node"}, MaxBundle: DefaultMaxBundle + 1}); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("%v", err)
+	}
+	// A bundle over the bound is an error entry, not a truncated one.
+	s := newStub(t, 1, func(http.ResponseWriter, *http.Request) {})
+	r, _, _ := startRelay(t, Config{MaxBundle: 4}, s.url)
+	if e := r.directory().Nodes[0]; e.Bundle != nil || !strings.Contains(e.Error, "more than 4 bytes") {
+		t.Errorf("%+v", e)
+	}
+}
+
 func TestParseDirectory(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{`{"version":2,"nodes":[]}`, "version 2"},

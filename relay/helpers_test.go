@@ -173,3 +173,12 @@ func post(t testing.TB, hc *http.Client, u, mt string, body []byte, hdr http.Hea
 	data, _ := io.ReadAll(resp.Body)
 	return resp, data
 }
+
+// directory decodes the directory as the relay serves it now.
+func (r *Relay) directory() *Directory {
+	d, err := ParseDirectory(r.snap.Load().json)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

@@ -59,7 +59,8 @@ type Config struct {
 	// time limit.
 	DialTimeout, HeaderTimeout, IdleTimeout time.Duration
 	// FetchTimeout bounds one directory fetch from a node; MaxBundle the
-	// bundle it may serve (DefaultMaxBundle).
+	// bundle it may serve (DefaultMaxBundle, also the most it may be, so
+	// that clients can read the directory: MaxDirectory).
 	FetchTimeout time.Duration
 	MaxBundle    int64
 	// Logger receives one line per request: request id, node id, kind,
@@ -122,6 +123,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.MaxBundle <= 0 {
 		cfg.MaxBundle = DefaultMaxBundle
+	}
+	if cfg.MaxBundle > DefaultMaxBundle {
+		return nil, fmt.Errorf("the bundle bound is %d bytes; at most %d, so that clients can read the directory", cfg.MaxBundle, DefaultMaxBundle)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
