@@ -183,8 +183,8 @@ func (r *Relay) fetch(ctx context.Context, old *nodeState) *nodeState {
 	if err != nil {
 		// A node that fails is not routed to, with its previous keys
 		// neither, until it answers again.
-		st = &nodeState{url: old.url, id: old.id, err: err.Error(), next: now.Add(min(r.cfg.Refresh, 5*time.Second))}
-		r.log.Warn("node not refreshed", "node", old.id, "err", st.err)
+		st = &nodeState{url: old.url, id: old.id, err: public(err), next: now.Add(min(r.cfg.Refresh, 5*time.Second))}
+		r.log.Warn("node not refreshed", "node", old.id, "err", err.Error())
 		r.metrics.refreshes.WithLabelValues(outcome).Inc()
 		return st
 	}
@@ -235,7 +235,7 @@ func (r *Relay) fetchOnce(ctx context.Context, old *nodeState, now time.Time) (*
 		}
 		bundle, bh, status, err := r.get(ctx, old.url+"/sworn/v1/bundle", etag, r.cfg.MaxBundle)
 		if err != nil {
-			return nil, "error", fmt.Errorf("bundle: %v", err)
+			return nil, "error", fmt.Errorf("bundle: %w", err)
 		}
 		if status == http.StatusNotModified {
 			// The entry stays as it was, unless the node's expiry moved by
@@ -248,19 +248,39 @@ func (r *Relay) fetchOnce(ctx context.Context, old *nodeState, now time.Time) (*
 		}
 		keys, kh, _, err := r.get(ctx, old.url+"/.well-known/ohttp-keys", "", MaxKeys)
 		if err != nil {
-			return nil, "error", fmt.Errorf("keys: %v", err)
+			return nil, "error", fmt.Errorf("keys: %w", err)
 		}
 		if bt, kt := bh.Get("ETag"), kh.Get("ETag"); bt != "" && kt != "" && bt != kt {
 			continue
 		}
 		cfgs, err := wire.ParseKeyConfigs(keys)
 		if err != nil {
-			return nil, "error", fmt.Errorf("keys: %v", err)
+			return nil, "error", fmt.Errorf("keys: %w", err)
 		}
 		return &nodeState{url: old.url, id: old.id, bundle: bundle, keys: keys, configs: cfgs,
 			etag: bh.Get("ETag"), expires: expiry(bh, now)}, "ok", nil
 	}
 	return nil, "error", errors.New("the node's bundle and keys kept changing between two requests (rotating?)")
+}
+
+// transportErr is a fetch that got no whole answer. The directory says
+// only that (the error names the node's address, which the directory does
+// not); the relay's log has the detail.
+type transportErr struct{ err error }
+
+func (e *transportErr) Error() string { return e.err.Error() }
+
+// public is what the directory says of a failed fetch.
+func public(err error) string {
+	var te *transportErr
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	what, _, _ := strings.Cut(err.Error(), ":")
+	if isTimeout(te.err) {
+		return what + ": the node did not answer in time"
+	}
+	return what + ": the node did not answer"
 }
 
 // get fetches url (If-None-Match etag, if any) and reads at most limit
@@ -276,7 +296,7 @@ func (r *Relay) get(ctx context.Context, url, etag string, limit int64) ([]byte,
 	}
 	resp, err := r.fetcher.Do(req)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, &transportErr{err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified && etag != "" {
@@ -284,7 +304,7 @@ func (r *Relay) get(ctx context.Context, url, etag string, limit int64) ([]byte,
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, &transportErr{err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, nil, 0, fmt.Errorf("%s: %s", resp.Status, excerpt(firstLine(data)))

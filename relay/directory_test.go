@@ -113,6 +113,15 @@ func TestDirectory(t *testing.T) {
 	a.down.Store(false)
 	r.Refresh(t.Context())
 
+	// A node that does not answer at all: the directory says so without
+	// its address.
+	c := newStub(t, 1, ok)
+	c.srv.Close()
+	rc, _, _ := startRelay(t, Config{}, c.url)
+	if e := rc.directory().Nodes[0]; e.Error != "bundle: the node did not answer" {
+		t.Errorf("a node down: %q", e.Error)
+	}
+
 	// a rotates: new keys and ETag. Its old keys still route until the
 	// old bundle's expiry, then no longer.
 	old := a.keys
