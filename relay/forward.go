@@ -64,7 +64,8 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 		attrs := []any{"req", f.id, "kind", f.kind, "node", f.node, "status", f.status, "outcome", f.outcome,
 			"to_node_bytes", body.n.Load(), "to_client_bytes", f.down, "took", took.String()}
 		if f.err != nil {
-			attrs = append(attrs, "err", f.err.Error())
+			// Errors of the client's connection name its address.
+			attrs = append(attrs, "err", addrRE.ReplaceAllString(f.err.Error(), "[addr]"))
 		}
 		r.log.Info("forward", attrs...)
 		if abort {
@@ -109,6 +110,12 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 	// timeout; once it is in, the deadline goes (it would end the
 	// request's context).
 	var finished atomic.Bool
+	defer func() {
+		// The connection may serve another request: no deadline of
+		// this one stays on it.
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Time{})
+	}()
 	defer finished.Store(true)
 	touch := func() {
 		if finished.Load() { // a late read of the transport's
@@ -200,7 +207,10 @@ func (r *Relay) handleForward(w http.ResponseWriter, req *http.Request) {
 		}
 		if err != nil {
 			f.outcome, f.err, abort = "cut", err, true
-			if idled.Load() {
+			switch {
+			case req.Context().Err() != nil:
+				f.outcome = "client_gone"
+			case idled.Load():
 				f.outcome = "idle_timeout"
 			}
 			return

@@ -97,7 +97,17 @@ func TestNoCanaryInLogsOrMetrics(t *testing.T) {
 		w.Header().Set("Content-Type", wire.MediaTypeResponse)
 		w.Write(b) // the node's answer holds the canary too
 	})
-	_, relayURL, logs := startRelay(t, Config{MaxRequest: 4 << 10}, s.url)
+	slow := newStub(t, 3, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", wire.MediaTypeChunkedRes)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(make([]byte, 32<<10)); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			time.Sleep(time.Millisecond)
+		}
+	})
+	_, relayURL, logs := startRelay(t, Config{MaxRequest: 4 << 10}, s.url, slow.url)
 	var local string
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	trace := func(ctx context.Context) context.Context {
@@ -130,6 +140,27 @@ func TestNoCanaryInLogsOrMetrics(t *testing.T) {
 	if want := []int{200, 404, 415, 400, 413, 404}; !slices.Equal(statuses, want) {
 		t.Fatalf("statuses %v, want %v", statuses, want)
 	}
+	// A client that goes away mid-stream: the relay's write error names
+	// the client's address; the log must not.
+	req, _ := http.NewRequestWithContext(trace(context.Background()), http.MethodPost, relayURL+"/sworn/v1/nodes/"+NodeID(slow.url)+"/sworn/v1/ohttp",
+		bytes.NewReader(plainBody(slow.keys[0], ct)))
+	req.Header.Set("Content-Type", wire.MediaTypeChunkedReq)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Read(make([]byte, 1))
+	resp.Body.Close()
+	addrs = append(addrs, local)
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(logs.String(), `"msg":"forward"`) < len(statuses)+1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cut stream was not logged:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"outcome":"client_gone"`) {
+		t.Fatalf("logs: %s", logs)
+	}
 	mresp, err := http.Get(relayURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +171,7 @@ func TestNoCanaryInLogsOrMetrics(t *testing.T) {
 		t.Fatalf("metrics do not count the request:\n%s", metrics)
 	}
 	text := logs.String()
-	if strings.Count(text, `"msg":"forward"`) != len(statuses) {
+	if strings.Count(text, `"msg":"forward"`) != len(statuses)+1 {
 		t.Fatalf("not one log line per request:\n%s", text)
 	}
 	for name, out := range map[string]string{"logs": text, "metrics": string(metrics)} {
