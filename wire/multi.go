@@ -245,3 +245,44 @@ func OpenMulti(keys []*PrivateKey, b []byte) ([]byte, *MultiGatewayContext, erro
 	g.Suite, g.KEM, g.Candidates, g.Key = s, kem, n, used
 	return pt, g, nil
 }
+
+// MaxMultiHeader bounds the header of a multi-candidate request (the
+// bytes before its sealed content): MaxCandidates entries with the largest
+// encapsulated key and content key sworn supports.
+const MaxMultiHeader = 6 + MaxCandidates*(keyHashSize+3+1120+32+tagSize)
+
+// MultiCandidates returns the key hashes a multi-candidate request names,
+// in order, without decrypting anything (for a relay's routing). b is the
+// request or a prefix of it that holds the whole header (MaxMultiHeader
+// bytes suffice); a header that is truncated, of another version, or names
+// an unknown KEM or suite is ErrMalformed or ErrSuite.
+func MultiCandidates(b []byte) ([][keyHashSize]byte, error) {
+	if len(b) < 6 || b[0] != multiVersion {
+		return nil, fmt.Errorf("%w: not a version-1 multi-candidate request", ErrMalformed)
+	}
+	si, err := suiteByID(Suite{binary.BigEndian.Uint16(b[1:]), binary.BigEndian.Uint16(b[3:])})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSuite, err)
+	}
+	n := int(b[5])
+	if n == 0 || n > MaxCandidates {
+		return nil, fmt.Errorf("%w: %d candidates (1 to %d)", ErrMalformed, n, MaxCandidates)
+	}
+	out := make([][keyHashSize]byte, 0, n)
+	off := 6
+	for range n {
+		if len(b) < off+keyHashSize+3 {
+			return nil, fmt.Errorf("%w: truncated candidate", ErrMalformed)
+		}
+		k, err := kemByID(binary.BigEndian.Uint16(b[off+keyHashSize+1:]))
+		if err != nil {
+			return nil, fmt.Errorf("%w: candidate: %v", ErrMalformed, err)
+		}
+		out = append(out, [keyHashSize]byte(b[off:off+keyHashSize]))
+		off += keyHashSize + 3 + k.encSize + si.nk + tagSize
+		if len(b) < off {
+			return nil, fmt.Errorf("%w: truncated candidate", ErrMalformed)
+		}
+	}
+	return out, nil
+}
