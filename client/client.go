@@ -144,6 +144,8 @@ type Response struct {
 	Body   io.ReadCloser
 	// Request is the binary HTTP request as encrypted (for the receipt).
 	Request []byte
+	// Candidates are the nodes the request was encrypted to.
+	Candidates []*Node
 
 	content bytes.Buffer
 	receipt []byte
@@ -168,6 +170,18 @@ func (r *Response) Content() []byte { return r.content.Bytes() }
 // returns the answer as it streams. req's URL path must be one the node
 // serves (/v1/chat/completions, …); its host is not sent.
 func (c *Client) Do(ctx context.Context, n *Node, req *http.Request) (*Response, error) {
+	return c.DoMulti(ctx, []*Node{n}, req)
+}
+
+// DoMulti sends req encrypted to every node of ns (one content key, wrapped
+// to each: docs/protocol.md, "Multi-candidate requests") through the relay
+// they share (their URL), which hands it to one of them; with one node it
+// is a plain chunked OHTTP request. The answer's receipt says which node
+// answered.
+func (c *Client) DoMulti(ctx context.Context, ns []*Node, req *http.Request) (*Response, error) {
+	if len(ns) == 0 || len(ns) > wire.MaxCandidates {
+		return nil, fmt.Errorf("a request goes to 1 to %d candidate nodes, not %d", wire.MaxCandidates, len(ns))
+	}
 	b, err := bhttp.FromHTTPRequest(req)
 	if err != nil {
 		return nil, err
@@ -180,42 +194,80 @@ func (c *Client) Do(ctx context.Context, n *Node, req *http.Request) (*Response,
 		return nil, err
 	}
 	var sealed bytes.Buffer
-	w, err := wire.NewChunkedRequestWriter(n.Key, n.Suite, &sealed)
+	var mt string
+	var open func(io.Reader) io.Reader
+	if len(ns) == 1 {
+		w, err := wire.NewChunkedRequestWriter(ns[0].Key, ns[0].Suite, &sealed)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(plain); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		mt, open = wire.MediaTypeChunkedReq, w.OpenResponse
+	} else {
+		keys := make([]wire.KeyConfig, len(ns))
+		for i, n := range ns {
+			if n.Suite != ns[0].Suite {
+				return nil, fmt.Errorf("the candidates do not share a suite (%s, %s)", ns[0].Suite, n.Suite)
+			}
+			keys[i] = n.Key
+		}
+		msg, mc, err := wire.EncapsulateMulti(keys, ns[0].Suite, plain)
+		if err != nil {
+			return nil, err
+		}
+		sealed.Write(msg)
+		mt, open = wire.MediaTypeMultiReq, mc.OpenResponse
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ns[0].URL+"/sworn/v1/ohttp", &sealed)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(plain); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/sworn/v1/ohttp", &sealed)
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Content-Type", wire.MediaTypeChunkedReq)
+	hr.Header.Set("Content-Type", mt)
 	hr.Header.Set("Incremental", "?1")
 	resp, err := c.http().Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("sending to %s: %v", n.URL, err)
+		return nil, fmt.Errorf("sending to %s: %v", ns[0].URL, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
 		return nil, &StatusError{Status: resp.StatusCode, Message: firstLine(msg)}
 	}
-	br, err := bhttp.NewReader(w.OpenResponse(resp.Body), &bhttp.Options{Strict: true})
+	br, err := bhttp.NewReader(open(resp.Body), &bhttp.Options{Strict: true})
 	if err != nil {
 		resp.Body.Close()
 		return nil, fmt.Errorf("the node's answer: %v", err)
 	}
-	out := &Response{Status: br.Response().Status, Header: br.Response().Header.Header(), Request: plain}
+	out := &Response{Status: br.Response().Status, Header: br.Response().Header.Header(), Request: plain, Candidates: ns}
 	if out.Header == nil {
 		out.Header = http.Header{}
 	}
 	out.Body = &body{r: br, resp: out, raw: resp.Body}
 	return out, nil
+}
+
+// Answered returns the candidate whose receipt key signed the answer's
+// receipt (the node that answered), once the body was read to its end.
+func (r *Response) Answered() (*Node, error) {
+	rc, err := r.Receipt()
+	if err != nil {
+		return nil, err
+	}
+	p, err := receipt.Parse(rc)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range r.Candidates {
+		if receipt.KeyID(n.Bundle.Keys.ReceiptKey) == p.Payload.NodeKey {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: it is signed by none of the %d candidates the request was encrypted to", ErrReceiptInvalid, len(r.Candidates))
 }
 
 // body reads the decrypted content; at its end it reads the trailer.
@@ -245,12 +297,18 @@ func (b *body) Read(p []byte) (int, error) {
 
 func (b *body) Close() error { return b.raw.Close() }
 
-// CheckReceipt verifies an answer's receipt offline against the node's
-// bundle and what the client sent and received.
+// CheckReceipt verifies an answer's receipt offline against the bundle of
+// the node that answered (n, or when n is nil the candidate whose key
+// signed it) and what the client sent and received.
 func (c *Client) CheckReceipt(ctx context.Context, n *Node, r *Response) (*attest.Result, error) {
 	rc, err := r.Receipt()
 	if err != nil {
 		return nil, err
+	}
+	if n == nil {
+		if n, err = r.Answered(); err != nil {
+			return nil, err
+		}
 	}
 	res := receipt.Appraise(ctx, rc, n.Bundle, attest.Options{At: c.now(), Policy: c.Policy, Verifiers: c.appraiser().Verifiers(), Release: c.appraiser().Release()},
 		&receipt.Exchange{Request: r.Request, Response: &receipt.Response{Status: r.Status, Content: r.Content()}})

@@ -98,7 +98,7 @@ func TestTransportAndProxy(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	if len(events) < 4 || events[len(events)-1] != "data: [DONE]" || len(resp.Trailer.Get("Sworn-Receipt")) != 32 || resp.Header.Get("Sworn-Node") == "" {
+	if len(events) < 4 || events[len(events)-1] != "data: [DONE]" || len(resp.Trailer.Get("Sworn-Receipt")) != 32 || resp.Trailer.Get("Sworn-Node") == "" {
 		t.Fatalf("stream: %d events, last %q, trailer %v, header %v", len(events), events[len(events)-1], resp.Trailer, resp.Header)
 	}
 	// Whole answers carry the receipt id as a header.

@@ -14,8 +14,9 @@ import (
 // every request goes, encrypted, to a node the user's machine verified,
 // and every answer's receipt is verified (and kept) before its last byte
 // is passed on. Answers carry Sworn-Node (the node's release and launch
-// measurement) and Sworn-Receipt (the receipt id: a header for whole
-// answers, a trailer for streamed ones).
+// measurement) and Sworn-Receipt (the receipt id): headers for whole
+// answers, trailers for streamed ones (the answering node is known once its
+// receipt verified).
 type Proxy struct {
 	Transport *Transport
 	// Logger gets one line per request: method, path, status, receipt id.
@@ -72,7 +73,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	node := p.nodeOf(resp)
 	if !opts.Stream {
 		content, err := io.ReadAll(resp.Body)
 		if err != nil {
@@ -81,7 +81,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		copyHeader(w.Header(), resp.Header)
-		w.Header().Set("Sworn-Node", node)
+		w.Header().Set("Sworn-Node", resp.Trailer.Get("Sworn-Node"))
 		w.Header().Set("Sworn-Receipt", resp.Trailer.Get("Sworn-Receipt"))
 		w.WriteHeader(resp.StatusCode)
 		w.Write(content)
@@ -89,8 +89,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	copyHeader(w.Header(), resp.Header)
-	w.Header().Set("Sworn-Node", node)
-	w.Header().Set("Trailer", "Sworn-Receipt")
+	w.Header().Set("Trailer", "Sworn-Receipt, Sworn-Node")
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
@@ -102,6 +101,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == io.EOF {
 			w.Header().Set("Sworn-Receipt", resp.Trailer.Get("Sworn-Receipt"))
+			w.Header().Set("Sworn-Node", resp.Trailer.Get("Sworn-Node"))
 			p.log(r, resp.StatusCode, resp.Trailer.Get("Sworn-Receipt"))
 			return
 		}
@@ -115,13 +115,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-func (p *Proxy) nodeOf(resp *http.Response) string {
-	if vb, ok := resp.Body.(*verifiedBody); ok {
-		return vb.n.Describe()
-	}
-	return ""
 }
 
 func (p *Proxy) log(r *http.Request, status int, receiptID string) {

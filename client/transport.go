@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/relay/directory"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 // Typed errors of the SDK. Each is wrapped with the details.
@@ -43,8 +45,10 @@ func (e *NoVerifiedNodeError) Unwrap() error { return ErrNoVerifiedNode }
 // Pool is a set of nodes that passed the client's appraisal, refetched
 // when a node rotates its keys.
 type Pool struct {
-	c    *Client
-	urls []string
+	c     *Client
+	urls  []string // direct nodes, or the ids of the relay's nodes
+	relay string   // the relay's URL, or ""
+	k     int      // candidates per request
 
 	mu      sync.Mutex
 	nodes   map[string]*Node
@@ -54,7 +58,7 @@ type Pool struct {
 // NewPool appraises every node of urls and keeps those that pass. It fails
 // with a *NoVerifiedNodeError when none does.
 func (c *Client) NewPool(ctx context.Context, urls []string) (*Pool, error) {
-	p := &Pool{c: c, urls: urls, nodes: map[string]*Node{}, reasons: map[string]string{}}
+	p := &Pool{c: c, urls: urls, k: 1, nodes: map[string]*Node{}, reasons: map[string]string{}}
 	for _, u := range urls {
 		p.refresh(ctx, u)
 	}
@@ -64,7 +68,62 @@ func (c *Client) NewPool(ctx context.Context, urls []string) (*Pool, error) {
 	return p, nil
 }
 
+// NewRelayPool reads the directory of the relay at relayURL, appraises
+// every node's bundle on this machine, and keeps those that pass. Each
+// request is then encrypted to k of them at random (a multi-candidate
+// request; k = 1: a plain one), sent through the relay, which hands it to
+// one of them.
+func (c *Client) NewRelayPool(ctx context.Context, relayURL string, k int) (*Pool, error) {
+	if k < 1 || k > wire.MaxCandidates {
+		return nil, fmt.Errorf("candidates: %d; use 1 to %d", k, wire.MaxCandidates)
+	}
+	p := &Pool{c: c, relay: strings.TrimSuffix(relayURL, "/"), k: k, nodes: map[string]*Node{}, reasons: map[string]string{}}
+	if err := p.refreshRelay(ctx); err != nil {
+		return nil, err
+	}
+	if len(p.nodes) == 0 {
+		return nil, &NoVerifiedNodeError{Reasons: p.Reasons()}
+	}
+	return p, nil
+}
+
+// ErrRelayUnreachable: the relay's directory could not be read.
+var ErrRelayUnreachable = errors.New("the relay is unreachable")
+
+func (p *Pool) refreshRelay(ctx context.Context) error {
+	d, err := directory.Fetch(ctx, p.c.http(), p.relay)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRelayUnreachable, err)
+	}
+	nodes, reasons := map[string]*Node{}, map[string]string{}
+	var ids []string
+	for _, e := range d.Nodes {
+		ids = append(ids, e.ID)
+		if e.Error != "" {
+			reasons[e.ID] = "the relay could not fetch its bundle: " + e.Error
+			continue
+		}
+		b, err := attest.ParseBundle(e.Bundle)
+		if err == nil {
+			var n *Node
+			if n, err = p.c.VerifyBundle(ctx, p.relay, b); err == nil {
+				nodes[e.ID] = n
+				continue
+			}
+		}
+		reasons[e.ID] = err.Error()
+	}
+	p.mu.Lock()
+	p.urls, p.nodes, p.reasons = ids, nodes, reasons
+	p.mu.Unlock()
+	return nil
+}
+
 func (p *Pool) refresh(ctx context.Context, u string) {
+	if p.relay != "" {
+		p.refreshRelay(ctx)
+		return
+	}
 	n, err := p.c.Verify(ctx, u)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -101,37 +160,40 @@ func (p *Pool) Reasons() map[string]string {
 	return out
 }
 
-// pick returns a verified node at random.
-func (p *Pool) pick() (*Node, error) {
+// pick returns up to k verified nodes, at random.
+func (p *Pool) pick() ([]*Node, error) {
 	ns := p.Nodes()
 	if len(ns) == 0 {
 		return nil, &NoVerifiedNodeError{Reasons: p.Reasons()}
 	}
-	return ns[rand.IntN(len(ns))], nil
+	rand.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
+	return ns[:min(p.k, len(ns))], nil
 }
 
-// Do sends req to a verified node. When the node no longer holds the key
-// (it rotated), the pool refetches and appraises its bundle and retries
-// once.
-func (p *Pool) Do(ctx context.Context, req *http.Request) (*Node, *Response, error) {
-	n, err := p.pick()
+// Do sends req to verified nodes (one, or k candidates through a relay).
+// When a node no longer holds the key (it rotated), the pool refetches and
+// appraises the bundles again and retries once.
+func (p *Pool) Do(ctx context.Context, req *http.Request) (*Response, error) {
+	ns, err := p.pick()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	body, err := bodyBytes(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	resp, err := p.c.Do(ctx, n, withBody(req, body))
+	resp, err := p.c.DoMulti(ctx, ns, withBody(req, body))
 	var se *StatusError
 	if errors.As(err, &se) && se.Status == http.StatusUnprocessableEntity {
-		p.refresh(ctx, n.URL)
-		if n, err = p.pick(); err != nil {
-			return nil, nil, err
+		for _, n := range ns {
+			p.refresh(ctx, n.URL)
 		}
-		resp, err = p.c.Do(ctx, n, withBody(req, body))
+		if ns, err = p.pick(); err != nil {
+			return nil, err
+		}
+		resp, err = p.c.DoMulti(ctx, ns, withBody(req, body))
 	}
-	return n, resp, err
+	return resp, err
 }
 
 // Transport is an http.RoundTripper that sends each request, encrypted, to
@@ -150,7 +212,7 @@ type Transport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	n, resp, err := t.Pool.Do(req.Context(), req)
+	resp, err := t.Pool.Do(req.Context(), req)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +221,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: resp.Header, ContentLength: -1, Request: req,
 		Trailer: http.Header{"Sworn-Receipt": nil, "Sworn-Node": nil},
 	}
-	hr.Body = &verifiedBody{t: t, n: n, resp: resp, hr: hr, ctx: req.Context()}
+	hr.Body = &verifiedBody{t: t, resp: resp, hr: hr, ctx: req.Context()}
 	return hr, nil
 }
 
@@ -168,7 +230,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // last bytes are returned only once the receipt verified.
 type verifiedBody struct {
 	t       *Transport
-	n       *Node
+	n       *Node // the node that answered, once the receipt verified
 	resp    *Response
 	hr      *http.Response
 	ctx     context.Context
@@ -224,7 +286,12 @@ func (v *verifiedBody) Read(p []byte) (int, error) {
 
 // finish verifies the receipt at the end of the body.
 func (v *verifiedBody) finish() error {
-	r, err := v.t.Pool.c.CheckReceipt(v.ctx, v.n, v.resp)
+	n, err := v.resp.Answered()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
+	}
+	v.n = n
+	r, err := v.t.Pool.c.CheckReceipt(v.ctx, n, v.resp)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}

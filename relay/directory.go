@@ -14,90 +14,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sworn-dev/sworn/relay/directory"
 	"github.com/sworn-dev/sworn/wire"
 )
 
-// DirectoryVersion is the version of the directory format.
-const DirectoryVersion = 1
+// The directory format lives in package directory, which clients import
+// without the relay's server code.
+const (
+	DirectoryVersion = directory.Version
+	MaxDirectory     = directory.MaxSize
+)
 
-// MaxDirectory bounds a directory a client reads: MaxNodes entries with a
-// bundle of DefaultMaxBundle bytes, in base64.
-const MaxDirectory = MaxNodes * (DefaultMaxBundle*4/3 + MaxKeys*4/3 + 4<<10)
+// Directory and DirectoryNode are the directory format (package directory).
+type (
+	Directory     = directory.Directory
+	DirectoryNode = directory.Node
+)
 
-// Directory is what GET /sworn/v1/directory serves, as JSON: every node of
-// the relay, in the relay's order. The relay does not appraise: a client
-// verifies each bundle itself (client.VerifyBundle) and encrypts to the
-// keys of the bundle, never to Keys alone.
-type Directory struct {
-	// Version is DirectoryVersion.
-	Version int `json:"version"`
-	// Nodes are the relay's nodes, in its order.
-	Nodes []DirectoryNode `json:"nodes"`
-}
-
-// DirectoryNode is one node's entry. A node that did not answer its last
-// fetch has Error and no Bundle or Keys.
-type DirectoryNode struct {
-	// ID is NodeID of the node's URL.
-	ID string `json:"id"`
-	// Bundle is the node's passport bundle (application/sworn-bundle+cbor)
-	// and Keys its key configuration list (application/ohttp-keys), both
-	// base64 (standard, padded) in JSON.
-	Bundle []byte `json:"bundle,omitempty"`
-	Keys   []byte `json:"keys,omitempty"`
-	// ETag is the node's ETag of the bundle; Expires when its
-	// Cache-Control max-age runs out (absent if it gave none).
-	ETag    string    `json:"etag,omitempty"`
-	Expires time.Time `json:"expires,omitzero"`
-	// Error says why the node has no entry.
-	Error string `json:"error,omitempty"`
-}
-
-// ParseDirectory decodes a directory (at most MaxDirectory bytes).
-func ParseDirectory(b []byte) (*Directory, error) {
-	if len(b) > MaxDirectory {
-		return nil, fmt.Errorf("the directory is %d bytes; at most %d", len(b), MaxDirectory)
-	}
-	var d Directory
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("the directory is not valid JSON: %v", err)
-	}
-	if d.Version != DirectoryVersion {
-		return nil, fmt.Errorf("the directory has version %d; this client reads version %d", d.Version, DirectoryVersion)
-	}
-	if len(d.Nodes) > MaxNodes {
-		return nil, fmt.Errorf("the directory lists %d nodes; at most %d", len(d.Nodes), MaxNodes)
-	}
-	return &d, nil
-}
-
-// FetchDirectory gets and decodes the directory of the relay at relayURL.
-func FetchDirectory(ctx context.Context, hc *http.Client, relayURL string) (*Directory, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(relayURL, "/")+"/sworn/v1/directory", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the directory of %s: %v", relayURL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxDirectory+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetching the directory of %s: %v", relayURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the relay %s does not serve its directory (%s)", relayURL, resp.Status)
-	}
-	d, err := ParseDirectory(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", relayURL, err)
-	}
-	return d, nil
-}
+// ParseDirectory decodes a directory; FetchDirectory gets one.
+var (
+	ParseDirectory = directory.Parse
+	FetchDirectory = directory.Fetch
+)
 
 // nodeState is what the relay holds of a node. It is replaced, never
 // changed, once published.

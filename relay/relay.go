@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sworn-dev/sworn/relay/directory"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,14 +31,14 @@ const (
 	DefaultHeaderTimeout = 2 * time.Minute
 	DefaultIdleTimeout   = 5 * time.Minute
 	DefaultFetchTimeout  = 10 * time.Second
-	DefaultMaxBundle     = 4 << 20
+	DefaultMaxBundle     = directory.MaxBundle
 )
 
 // MaxNodes bounds the nodes of one relay; MaxKeys a node's encoded key
 // configuration list (16 configurations of the largest key).
 const (
-	MaxNodes = 64
-	MaxKeys  = 64 << 10
+	MaxNodes = directory.MaxNodes
+	MaxKeys  = directory.MaxKeys
 )
 
 // Config configures a relay.

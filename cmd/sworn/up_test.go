@@ -59,7 +59,7 @@ func TestUpAcrossProcesses(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "data: [DONE]") || len(resp.Trailer.Get("Sworn-Receipt")) != 32 || !strings.Contains(resp.Header.Get("Sworn-Node"), "release=sworn-sim-node@") {
+	if !strings.Contains(string(body), "data: [DONE]") || len(resp.Trailer.Get("Sworn-Receipt")) != 32 || !strings.Contains(resp.Trailer.Get("Sworn-Node"), "release=sworn-sim-node@") {
 		t.Fatalf("stream: %q %v %v", body, resp.Header, resp.Trailer)
 	}
 	if curl, err := exec.LookPath("curl"); err == nil {
