@@ -15,6 +15,7 @@ import (
 	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/relay"
 	"github.com/sworn-dev/sworn/sim"
 )
 
@@ -178,5 +179,55 @@ func TestNoVerifiedNode(t *testing.T) {
 	var nv *client.NoVerifiedNodeError
 	if !errors.As(err, &nv) || !errors.Is(err, client.ErrNoVerifiedNode) || !strings.Contains(nv.Reasons[a], "simulated") && !strings.Contains(nv.Reasons[a], "SIMULATED") && !strings.Contains(nv.Reasons[a], "root") {
 		t.Fatalf("a simulated node under a production policy: %v", err)
+	}
+}
+
+// TestRelayMultiCandidate: the directory of a relay is appraised on the
+// client's machine; each request is encrypted to three candidates and the
+// relay hands it to one; the receipt says which, and verifies. Nodes that
+// fail the policy (here: another GPU count) are never candidates.
+func TestRelayMultiCandidate(t *testing.T) {
+	var urls []string
+	for seed := uint64(1); seed <= 3; seed++ {
+		u, _ := startNode(t, seed, echo.Options{})
+		urls = append(urls, u)
+	}
+	r, err := relay.New(relay.Config{Nodes: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rs := httptest.NewServer(r.Handler())
+	defer rs.Close()
+	c := &client.Client{Policy: simPolicy(t, 0)}
+	pool, err := c.NewRelayPool(t.Context(), rs.URL, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pool.Nodes()) != 3 {
+		t.Fatalf("%d verified nodes: %v", len(pool.Nodes()), pool.Reasons())
+	}
+	hc := &http.Client{Transport: &client.Transport{Pool: pool}}
+	for range 12 {
+		resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json", strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"k of n"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(body), "echo: k of n") || len(resp.Trailer.Get("Sworn-Receipt")) != 32 {
+			t.Fatalf("answer %q %v %v", body, err, resp.Trailer)
+		}
+	}
+	// Under a policy the nodes fail, none is a candidate.
+	strict := simPolicy(t, 2)
+	if _, err := (&client.Client{Policy: strict}).NewRelayPool(t.Context(), rs.URL, 3); !errors.Is(err, client.ErrNoVerifiedNode) {
+		t.Fatalf("nodes that fail the policy: %v", err)
+	}
+	if _, err := c.NewRelayPool(t.Context(), "http://127.0.0.1:1", 3); !errors.Is(err, client.ErrRelayUnreachable) {
+		t.Fatalf("relay down: %v", err)
 	}
 }
