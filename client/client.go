@@ -43,8 +43,12 @@ type Client struct {
 
 // Node is a node that passed the client's appraisal.
 type Node struct {
-	// URL is the node's base URL (or the relay's forwarding URL).
+	// URL is the node's base URL: the node itself, or its path through a
+	// relay (which reaches this node only).
 	URL string
+	// Relay is the relay's base URL when the node is reached through one:
+	// multi-candidate requests go there, and the relay picks the node.
+	Relay string
 	// Bundle is the node's evidence; Result its appraisal.
 	Bundle *attest.Bundle
 	Result *attest.Result
@@ -223,7 +227,13 @@ func (c *Client) DoMulti(ctx context.Context, ns []*Node, req *http.Request) (*R
 		sealed.Write(msg)
 		mt, open = wire.MediaTypeMultiReq, mc.OpenResponse
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ns[0].URL+"/sworn/v1/ohttp", &sealed)
+	target := ns[0].URL
+	if len(ns) > 1 {
+		if target = ns[0].Relay; target == "" {
+			return nil, errors.New("a multi-candidate request goes through a relay, and these nodes are reached directly")
+		}
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target+"/sworn/v1/ohttp", &sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +241,7 @@ func (c *Client) DoMulti(ctx context.Context, ns []*Node, req *http.Request) (*R
 	hr.Header.Set("Incremental", "?1")
 	resp, err := c.http().Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("sending to %s: %v", ns[0].URL, err)
+		return nil, fmt.Errorf("sending to %s: %v", target, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))

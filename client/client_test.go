@@ -231,3 +231,37 @@ func TestRelayMultiCandidate(t *testing.T) {
 		t.Fatalf("relay down: %v", err)
 	}
 }
+
+// TestRelaySingleCandidate: with k = 1 each request goes through the
+// relay's path to the one node it is encrypted to.
+func TestRelaySingleCandidate(t *testing.T) {
+	var urls []string
+	for seed := uint64(1); seed <= 3; seed++ {
+		u, _ := startNode(t, seed, echo.Options{})
+		urls = append(urls, u)
+	}
+	r, err := relay.New(relay.Config{Nodes: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Refresh(t.Context())
+	rs := httptest.NewServer(r.Handler())
+	defer rs.Close()
+	pool, err := (&client.Client{Policy: simPolicy(t, 0)}).NewRelayPool(t.Context(), rs.URL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &client.Transport{Pool: pool}}
+	for range 9 {
+		resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json", strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"one"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(body), "echo: one") {
+			t.Fatalf("answer %q %v", body, err)
+		}
+	}
+}

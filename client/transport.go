@@ -106,7 +106,8 @@ func (p *Pool) refreshRelay(ctx context.Context) error {
 		b, err := attest.ParseBundle(e.Bundle)
 		if err == nil {
 			var n *Node
-			if n, err = p.c.VerifyBundle(ctx, p.relay, b); err == nil {
+			if n, err = p.c.VerifyBundle(ctx, p.relay+"/sworn/v1/nodes/"+e.ID, b); err == nil {
+				n.Relay = p.relay
 				nodes[e.ID] = n
 				continue
 			}
@@ -120,7 +121,7 @@ func (p *Pool) refreshRelay(ctx context.Context) error {
 }
 
 func (p *Pool) refresh(ctx context.Context, u string) {
-	if p.relay != "" {
+	if p.relay != "" { // the whole directory, read again
 		p.refreshRelay(ctx)
 		return
 	}

@@ -15,6 +15,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -157,8 +158,12 @@ func New(cfg Config) (*Node, error) {
 		streams: make(chan struct{}, cfg.MaxStreams),
 		attest:  newRateLimiter(time.Second, 4),
 		reason:  "the node is starting: it has not yet appraised its own evidence",
-		nextID:  1,
 	}
+	// A random first key id, so that nodes behind one relay seldom share
+	// their key ids (a relay routes a plain request by its key id).
+	var b [1]byte
+	rand.Read(b[:])
+	n.nextID = b[0] &^ 1
 	return n, nil
 }
 
