@@ -30,6 +30,7 @@ import (
 	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/relay"
 	"github.com/sworn-dev/sworn/sim"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/tlog/server"
@@ -68,10 +69,11 @@ type Model struct {
 type Stack struct {
 	// ProxyURL is the OpenAI-compatible base URL (…/v1 for SDKs).
 	ProxyURL string
-	// LogURL, KBSURL, NodeURLs: the release log, the key broker and the
-	// nodes.
+	// LogURL, KBSURL, RelayURL, NodeURLs: the release log, the key broker,
+	// the relay and the nodes.
 	LogURL   string
 	KBSURL   string
+	RelayURL string
 	NodeURLs []string
 	// Model is the model the nodes serve.
 	Model Model
@@ -268,9 +270,25 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.NodeURLs = append(s.NodeURLs, u)
 	}
 
-	// The proxy.
+	// The relay in front of the nodes, and the proxy that reaches them
+	// through it: each request encrypted to two candidates (one with a
+	// single node), the relay choosing.
+	rl, err := relay.New(relay.Config{Nodes: s.NodeURLs, Logger: log.With("component", "relay")})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, rl.Close)
+	if err := rl.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	go rl.Run(rctx)
+	s.closers = append(s.closers, rcancel)
+	if s.RelayURL, err = s.serve("127.0.0.1:0", rl.Handler()); err != nil {
+		return nil, err
+	}
 	c := &client.Client{Policy: pol}
-	pool, err := c.NewPool(ctx, s.NodeURLs)
+	pool, err := c.NewRelayPool(ctx, s.RelayURL, min(2, cfg.Nodes))
 	if err != nil {
 		return nil, err
 	}
@@ -402,12 +420,13 @@ func (s *Stack) Instructions(w io.Writer) {
            const r = await new OpenAI({baseURL: %q, apiKey: "unused"}).chat.completions.create(
                {model: "echo", messages: [{role: "user", content: "Hello, sworn!"}]});
 
+  relay:    %s
   nodes:    %s
   log:      %s
   policy:   %s
   receipts: %s  (sworn receipts list --dir %s)
 Ctrl-C stops everything.
-`, s.ProxyURL, base, req, base, base, strings.Join(s.NodeURLs, " "), s.LogURL, s.Policy, s.Receipts, s.Receipts)
+`, s.ProxyURL, base, req, base, base, s.RelayURL, strings.Join(s.NodeURLs, " "), s.LogURL, s.Policy, s.Receipts, s.Receipts)
 }
 
 // secretFile returns the 32 random bytes kept in path, made on first use.

@@ -27,6 +27,8 @@ import (
 
 // clientFlags are the flags of the commands that talk to nodes.
 type clientFlags struct {
+	relay          string
+	candidates     int
 	nodes          []string
 	policy         string
 	receipts       string
@@ -34,7 +36,9 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&f.nodes, "node", nil, "a node's base `URL` (repeatable)")
+	cmd.Flags().StringVar(&f.relay, "relay", "", "the relay's `URL`: its directory's nodes are appraised on this machine")
+	cmd.Flags().IntVar(&f.candidates, "candidates", 2, "encrypt each request to `K` verified nodes through the relay, which picks one (1 to 8)")
+	cmd.Flags().StringArrayVar(&f.nodes, "node", nil, "a node's base `URL`, reached directly (repeatable; instead of --relay)")
 	cmd.Flags().StringVar(&f.policy, "policy", "", "policy `FILE` every node must pass")
 	cmd.Flags().StringVar(&f.receipts, "receipts", "", "keep receipts in `DIR` (default $XDG_DATA_HOME/sworn/receipts)")
 	cmd.Flags().BoolVar(&f.allowClassical, "allow-classical", false, "accept node keys without post-quantum protection")
@@ -43,8 +47,11 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 // pool verifies the nodes and returns the transport, printing which
 // nodes verified and why the others did not.
 func (f *clientFlags) transport(ctx context.Context, stderr io.Writer) (*client.Transport, error) {
-	if f.policy == "" || len(f.nodes) == 0 {
-		return nil, usageErr("--policy and at least one --node are required")
+	if f.policy == "" || (len(f.nodes) == 0) == (f.relay == "") {
+		return nil, usageErr("--policy and either --relay or at least one --node are required")
+	}
+	if f.candidates < 1 || f.candidates > 8 {
+		return nil, usageErr("--candidates is %d; it must be 1 to 8", f.candidates)
 	}
 	p, err := loadPolicy(f.policy)
 	if err != nil {
@@ -57,7 +64,12 @@ func (f *clientFlags) transport(ctx context.Context, stderr io.Writer) (*client.
 		}
 	}
 	c := &client.Client{Policy: p, AllowClassical: f.allowClassical}
-	pool, err := c.NewPool(ctx, f.nodes)
+	var pool *client.Pool
+	if f.relay != "" {
+		pool, err = c.NewRelayPool(ctx, f.relay, f.candidates)
+	} else {
+		pool, err = c.NewPool(ctx, f.nodes)
+	}
 	var nv *client.NoVerifiedNodeError
 	if errors.As(err, &nv) {
 		for u, why := range nv.Reasons {
@@ -82,7 +94,7 @@ func newProxyCmd() *cobra.Command {
 	var listen, tokenFile string
 	var allowRemote bool
 	cmd := &cobra.Command{
-		Use:   "proxy --node URL... --policy FILE [--listen 127.0.0.1:8000]",
+		Use:   "proxy --relay URL [--candidates K] | --node URL...  --policy FILE [--listen 127.0.0.1:8000]",
 		Short: "An OpenAI-compatible API on loopback whose every answer comes from a node this machine verified",
 		Long: `proxy verifies each node's evidence on this machine, then serves an
 OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/embeddings,
@@ -137,7 +149,7 @@ func newAskCmd() *cobra.Command {
 	var f clientFlags
 	var model string
 	cmd := &cobra.Command{
-		Use:   `ask --node URL... --policy FILE "prompt"`,
+		Use:   `ask --relay URL | --node URL... --policy FILE "prompt"`,
 		Short: "Ask one question; the answer streams to stdout, the receipt id and verdict to stderr",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
