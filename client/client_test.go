@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sworn-dev/sworn/client"
@@ -17,6 +18,7 @@ import (
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/relay"
 	"github.com/sworn-dev/sworn/sim"
+	"github.com/sworn-dev/sworn/up"
 )
 
 func simPolicy(t testing.TB, gpus int) *policy.Policy {
@@ -263,5 +265,158 @@ func TestRelaySingleCandidate(t *testing.T) {
 		if err != nil || !strings.Contains(string(body), "echo: one") {
 			t.Fatalf("answer %q %v", body, err)
 		}
+	}
+}
+
+// counting wraps a node's handler and counts its gateway requests.
+type counting struct {
+	h http.Handler
+	n atomic.Int64
+}
+
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/sworn/v1/ohttp" {
+		c.n.Add(1)
+	}
+	c.h.ServeHTTP(w, r)
+}
+
+// TestFailingNodesNeverGetAPrompt: under a release-log policy, a node that
+// staples no release and a node of another machine shape are not
+// candidates, and — asserted at the nodes — receive no request at all.
+func TestFailingNodesNeverGetAPrompt(t *testing.T) {
+	s, err := up.Start(t.Context(), up.Config{Dir: t.TempDir(), Nodes: 1, GPUs: 1, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pol, err := policy.Load(s.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []*counting
+	urls := append([]string(nil), s.NodeURLs...)
+	for _, plat := range []*node.SimPlatform{{Seed: 9, GPUs: 1}, {Seed: 10, GPUs: 0}} {
+		eng := httptest.NewServer(echo.New(echo.Options{}))
+		defer eng.Close()
+		u, _ := url.Parse(eng.URL)
+		own, _ := sim.StarterPolicy(plat.GPUs) // the node passes its own policy, not the client's
+		n, err := node.New(node.Config{Platform: plat, Policy: own, Engine: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Rotate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		c := &counting{h: n.Handler()}
+		srv := httptest.NewServer(c)
+		defer srv.Close()
+		bad, urls = append(bad, c), append(urls, srv.URL)
+	}
+	pool, err := (&client.Client{Policy: pol}).NewPool(t.Context(), urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pool.Nodes()) != 1 || !strings.Contains(pool.Reasons()[urls[1]], "release") {
+		t.Fatalf("%d verified; reasons %v", len(pool.Nodes()), pool.Reasons())
+	}
+	hc := &http.Client{Transport: &client.Transport{Pool: pool}}
+	for range 10 {
+		resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json", strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"x"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	for i, c := range bad {
+		if c.n.Load() != 0 {
+			t.Errorf("failing node %d received %d requests", i, c.n.Load())
+		}
+	}
+}
+
+// TestHostileRelay: a relay that sends a multi-candidate request to a node
+// outside the candidate set, rewrites the ciphertext, or cuts the stream is
+// detected: the SDK gets an error, the proxy's client an SSE error event.
+func TestHostileRelay(t *testing.T) {
+	var urls []string
+	for seed := uint64(1); seed <= 3; seed++ {
+		u, _ := startNode(t, seed, echo.Options{})
+		urls = append(urls, u)
+	}
+	r, _ := relay.New(relay.Config{Nodes: urls[:2]})
+	defer r.Close()
+	r.Refresh(t.Context())
+	honest := httptest.NewServer(r.Handler())
+	defer honest.Close()
+	for name, evil := range map[string]http.HandlerFunc{
+		"outside the candidate set": func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == "/sworn/v1/ohttp" {
+				req.URL.Path = "/sworn/v1/ohttp"
+				out, _ := http.NewRequest(req.Method, urls[2]+"/sworn/v1/ohttp", req.Body)
+				out.Header.Set("Content-Type", req.Header.Get("Content-Type"))
+				resp, err := http.DefaultClient.Do(out)
+				if err != nil {
+					w.WriteHeader(502)
+					return
+				}
+				w.WriteHeader(resp.StatusCode)
+				io.Copy(w, resp.Body)
+				return
+			}
+			r.Handler().ServeHTTP(w, req)
+		},
+		"rewrites the ciphertext": func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == "/sworn/v1/ohttp" {
+				b, _ := io.ReadAll(req.Body)
+				b[len(b)-5] ^= 1
+				req.Body = io.NopCloser(strings.NewReader(string(b)))
+				req.ContentLength = int64(len(b))
+			}
+			r.Handler().ServeHTTP(w, req)
+		},
+		"cuts the stream": func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path != "/sworn/v1/ohttp" {
+				r.Handler().ServeHTTP(w, req)
+				return
+			}
+			rec := httptest.NewRecorder()
+			r.Handler().ServeHTTP(rec, req)
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes()[:rec.Body.Len()-20])
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hostile := httptest.NewServer(evil)
+			defer hostile.Close()
+			pool, err := (&client.Client{Policy: simPolicy(t, 0)}).NewRelayPool(t.Context(), hostile.URL, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := &client.Transport{Pool: pool}
+			resp, err := (&http.Client{Transport: tr}).Post("https://api.example/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"echo","stream":true,"messages":[{"role":"user","content":"a b c d"}]}`))
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if err == nil {
+				t.Fatal("a hostile relay went unnoticed")
+			}
+			px := httptest.NewServer(&client.Proxy{Transport: tr})
+			defer px.Close()
+			presp, err := http.Post(px.URL+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"echo","stream":true,"messages":[{"role":"user","content":"a b c d"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, _ := io.ReadAll(presp.Body)
+			presp.Body.Close()
+			if presp.StatusCode == 200 && (!strings.Contains(string(all), "event: error") || strings.Contains(string(all), "[DONE]")) {
+				t.Fatalf("proxy: %d %q", presp.StatusCode, all)
+			}
+		})
 	}
 }
