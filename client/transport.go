@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/relay/directory"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -292,14 +293,21 @@ func (v *verifiedBody) finish() error {
 		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}
 	v.n = n
-	r, err := v.t.Pool.c.CheckReceipt(v.ctx, n, v.resp)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
-	}
-	if r.Verdict != attest.Affirming {
-		return fmt.Errorf("%w: %s", ErrReceiptInvalid, r.FirstProblem())
+	// The pool appraised the node's bundle when it verified the node;
+	// the receipt is checked against that same bundle, without appraising
+	// it again (CheckReceipt does the whole offline verification).
+	if e := n.Bundle.Freshness.Epoch; e != nil && !e.Contains(v.t.Pool.c.now()) {
+		return fmt.Errorf("%w: the node's bundle expired during the answer", ErrReceiptInvalid)
 	}
 	rc, _ := v.resp.Receipt()
+	sec := receipt.Check(rc, n.Bundle, v.t.Pool.c.now(), &receipt.Exchange{Request: v.resp.Request, Response: &receipt.Response{Status: v.resp.Status, Content: v.resp.Content()}}, nil)
+	if sec.Verdict != attest.Affirming {
+		st := sec.FirstFailure()
+		if st == nil {
+			return fmt.Errorf("%w: %s", ErrReceiptInvalid, sec.Verdict)
+		}
+		return fmt.Errorf("%w: %s: %s", ErrReceiptInvalid, st.ID, st.Detail)
+	}
 	id := ReceiptID(rc)
 	if v.t.Store != nil {
 		if _, err := v.t.Store.Put(rc, v.n.Bundle); err != nil {

@@ -70,7 +70,37 @@ func Appraise(ctx context.Context, data []byte, b *attest.Bundle, opts attest.Op
 	opts.At = p.At()
 	res := attest.Appraise(ctx, b, opts)
 	res.Receipt = s
-	l := &res.Ledger
+	check(s, &res.Ledger, r, b, now, ex)
+	res.Finish()
+	return res
+}
+
+// Check verifies a receipt against a bundle its caller has already
+// appraised (a client that verified the node moments before): the receipt
+// steps of Appraise without appraising the bundle again. now is the
+// verification time; ledger may be nil.
+func Check(data []byte, b *attest.Bundle, now time.Time, ex *Exchange, ledger *attest.Ledger) *attest.Section {
+	s := &attest.Section{Kind: "receipt"}
+	r, err := Parse(data)
+	if err == nil && b == nil {
+		err = fmt.Errorf("no bundle was given to verify the receipt with")
+	}
+	if err != nil {
+		s.Add(StepParse, attest.Fail, "%v", err)
+		s.Finish()
+		return s
+	}
+	if ledger == nil {
+		ledger = &attest.Ledger{}
+	}
+	check(s, ledger, r, b, now, ex)
+	s.Finish()
+	return s
+}
+
+// check adds the receipt steps to s.
+func check(s *attest.Section, l *attest.Ledger, r *Receipt, b *attest.Bundle, now time.Time, ex *Exchange) {
+	p := &r.Payload
 	s.Add(StepParse, attest.Pass, "COSE_Sign1 receipt, version %d, by node key %x, signed %s", p.Version, r.KeyID[:8], attest.FormatAt(p.At()))
 
 	if err := r.Verify(b.Keys.ReceiptKey); err != nil {
@@ -97,8 +127,6 @@ func Appraise(ctx context.Context, data []byte, b *attest.Bundle, opts attest.Op
 	l.Assume("receipt.code", "That the release's code does what its source says: the receipt proves which release and model answered, not what that code does with the prompt.")
 	l.Assume("receipt.client", "That the prompt was not copied on the client before encryption: the receipt speaks for the node, not for the client's machine.")
 	s.Claims = claims(p, now)
-	res.Finish()
-	return res
 }
 
 // checkBundle adds receipt.bundle: the receipt names this bundle and its key.
