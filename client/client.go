@@ -31,7 +31,8 @@ const MaxBundle = attest.MaxBundleSize
 type Client struct {
 	// Policy is what a node's bundle must pass. Required.
 	Policy *policy.Policy
-	// AllowClassical permits a node key without post-quantum protection.
+	// AllowClassical permits a node key without post-quantum protection
+	// (as the policy's wire.allow_classical does).
 	AllowClassical bool
 	// HTTP sends requests (http.DefaultClient if nil).
 	HTTP *http.Client
@@ -133,7 +134,7 @@ func (c *Client) VerifyBundle(ctx context.Context, nodeURL string, b *attest.Bun
 	if err != nil {
 		return nil, err
 	}
-	k, s, err := wire.Choose(cfgs, c.AllowClassical)
+	k, s, err := wire.Choose(cfgs, c.AllowClassical || c.Policy.Wire.AllowClassical)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", nodeURL, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sworn-dev/sworn/relay"
 	"github.com/sworn-dev/sworn/sim"
 	"github.com/sworn-dev/sworn/up"
+	"github.com/sworn-dev/sworn/wire"
 )
 
 func simPolicy(t testing.TB, gpus int) *policy.Policy {
@@ -418,5 +419,31 @@ func TestHostileRelay(t *testing.T) {
 				t.Fatalf("proxy: %d %q", presp.StatusCode, all)
 			}
 		})
+	}
+}
+
+// TestClassicalOnlyUnderPolicy: a node that offers only a classical key is
+// refused unless the policy's wire.allow_classical says otherwise.
+func TestClassicalOnlyUnderPolicy(t *testing.T) {
+	a, _ := startNode(t, 1, echo.Options{})
+	c := &client.Client{Policy: simPolicy(t, 0)}
+	n, err := c.Verify(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs, _ := n.Bundle.Keys.Configs()
+	var classical []wire.KeyConfig
+	for _, k := range cfgs {
+		if !wire.IsPostQuantum(k.KEM) {
+			classical = append(classical, k)
+		}
+	}
+	if _, _, err := wire.Choose(classical, c.Policy.Wire.AllowClassical); err == nil {
+		t.Fatal("a classical-only key list chosen under the starter policy")
+	}
+	p := simPolicy(t, 0)
+	p.Wire.AllowClassical = true
+	if k, _, err := wire.Choose(classical, p.Wire.AllowClassical); err != nil || k.KEM != wire.KEMX25519 {
+		t.Fatalf("allowed classical: %v", err)
 	}
 }

@@ -65,6 +65,16 @@ type Policy struct {
 	// Log pins the release transparency log: its key, the witnesses and
 	// their quorum. Nil: release proofs cannot be checked.
 	Log *Log `yaml:"log"`
+	// Wire holds what a client may use to encrypt requests.
+	Wire Wire `yaml:"wire"`
+}
+
+// Wire is the wire section of a policy (docs/protocol.md).
+type Wire struct {
+	// AllowClassical lets a client encrypt to a node key without
+	// post-quantum protection (X25519 alone) when the node offers no
+	// hybrid key. Default: refused.
+	AllowClassical bool `yaml:"allow_classical"`
 }
 
 // Roots selects trust roots per vendor.
