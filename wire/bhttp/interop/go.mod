@@ -13,7 +13,7 @@ require (
 require (
 	github.com/quic-go/quic-go v0.56.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
-	golang.org/x/text v0.31.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
 
 replace github.com/sworn-dev/sworn => ../../..
