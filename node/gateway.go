@@ -74,7 +74,7 @@ func (n *Node) handleOHTTP(w http.ResponseWriter, r *http.Request) {
 	defer n.metrics.streams.Dec()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	r.Body = http.MaxBytesReader(w, r.Body, n.cfg.MaxRequest)
-	cur, keys := n.keys()
+	_, keys := n.keys()
 	var err error
 	switch mt {
 	case wire.MediaTypeRequest:
@@ -91,7 +91,6 @@ func (n *Node) handleOHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("the body must be %s, %s or %s", wire.MediaTypeRequest, wire.MediaTypeChunkedReq, wire.MediaTypeMultiReq))
 		return
 	}
-	_ = cur
 	outcome := "ok"
 	if err != nil {
 		outcome = outcomeOf(err)
@@ -109,8 +108,9 @@ func (n *Node) handleOHTTP(w http.ResponseWriter, r *http.Request) {
 // plainErr is an error answered before decryption: a plain status and a
 // cause with no detail of the request.
 type plainErr struct {
-	status int
-	msg    string
+	status  int
+	outcome string // the metrics label
+	msg     string
 }
 
 func (e *plainErr) Error() string { return e.msg }
@@ -120,37 +120,23 @@ func decryptError(err error) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return &plainErr{http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
+		return &plainErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, wire.ErrUnknownKey):
-		return &plainErr{http.StatusUnprocessableEntity, "the request is encrypted to a key this node does not hold (another node's, or an expired epoch's): fetch the node's current keys"}
+		return &plainErr{http.StatusUnprocessableEntity, "unknown_key", "the request is encrypted to a key this node does not hold (another node's, or an expired epoch's): fetch the node's current keys"}
 	case errors.Is(err, wire.ErrSuite):
-		return &plainErr{http.StatusUnprocessableEntity, "the request's symmetric suite is not offered by the key"}
+		return &plainErr{http.StatusUnprocessableEntity, "suite", "the request's symmetric suite is not offered by the key"}
 	case errors.Is(err, wire.ErrReplay):
-		return &plainErr{http.StatusBadRequest, "the request was already received: a replay"}
+		return &plainErr{http.StatusBadRequest, "replay", "the request was already received: a replay"}
 	case errors.Is(err, wire.ErrReplayFull):
-		return &plainErr{http.StatusServiceUnavailable, wire.ErrReplayFull.Error()}
+		return &plainErr{http.StatusServiceUnavailable, "busy", wire.ErrReplayFull.Error()}
 	}
-	return &plainErr{http.StatusBadRequest, "the request does not decrypt or is malformed"}
+	return &plainErr{http.StatusBadRequest, "bad_request", "the request does not decrypt or is malformed"}
 }
 
 func outcomeOf(err error) string {
 	var pe *plainErr
 	if errors.As(err, &pe) {
-		switch pe.status {
-		case http.StatusRequestEntityTooLarge:
-			return "too_large"
-		case http.StatusUnprocessableEntity:
-			return "unknown_key"
-		case http.StatusServiceUnavailable:
-			return "busy"
-		}
-		if strings.Contains(pe.msg, "replay") {
-			return "replay"
-		}
-		if strings.Contains(pe.msg, "Date") || strings.Contains(pe.msg, "dated") {
-			return "date"
-		}
-		return "bad_request"
+		return pe.outcome
 	}
 	var ee *engineErr
 	if errors.As(err, &ee) {
@@ -187,7 +173,7 @@ func (n *Node) checkFresh(r *http.Request, ex *exchange, replayID []byte) error 
 		date = r.Header.Get("Date")
 	}
 	if err := n.replay.CheckDate(date, now); err != nil {
-		return &plainErr{http.StatusBadRequest, err.Error()}
+		return &plainErr{http.StatusBadRequest, "date", err.Error()}
 	}
 	if err := n.replay.Check(replayID, now); err != nil {
 		return decryptError(err)
@@ -269,7 +255,7 @@ func (n *Node) open(ex *exchange, pt []byte, key *wire.PrivateKey, kem uint16, s
 	ex.suite = receipt.Suite{KEM: kem, KDF: s.KDF, AEAD: s.AEAD, Candidates: uint16(candidates)}
 	req, err := bhttp.DecodeRequest(pt, &bhttp.Options{Strict: true})
 	if err != nil {
-		return &plainErr{http.StatusBadRequest, "the decrypted request is not a complete binary HTTP request"}
+		return &plainErr{http.StatusBadRequest, "bad_request", "the decrypted request is not a complete binary HTTP request"}
 	}
 	ex.req = req
 	return nil

@@ -2,7 +2,6 @@ package up
 
 import (
 	"crypto/sha256"
-	"os"
 	"path/filepath"
 )
 
@@ -13,6 +12,5 @@ func demoModel(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = os.Getpid
 	return &Model{Name: "echo", Digest: sha256.Sum256(append([]byte("sworn up demo model\x00"), key...)), Key: key}, nil
 }
