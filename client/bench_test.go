@@ -102,16 +102,7 @@ func BenchmarkThreePlaintextHops(b *testing.B) {
 // directory of 16 nodes: fetch it and appraise every bundle, with a fresh
 // appraiser (no cache).
 func BenchmarkColdDirectory16(b *testing.B) {
-	var urls []string
-	for seed := uint64(1); seed <= 16; seed++ {
-		u, _ := startNode(b, seed, echo.Options{})
-		urls = append(urls, u)
-	}
-	r, _ := relay.New(relay.Config{Nodes: urls})
-	defer r.Close()
-	r.Refresh(context.Background())
-	rs := httptest.NewServer(r.Handler())
-	defer rs.Close()
+	rs := startRelay(b, 16)
 	pol := simPolicy(b, 0)
 	for b.Loop() {
 		pool, err := (&client.Client{Policy: pol}).NewRelayPool(context.Background(), rs.URL, 2)

@@ -49,6 +49,27 @@ func startNode(t testing.TB, seed uint64, eo echo.Options) (string, *node.Node) 
 	return srv.URL, n
 }
 
+// startRelay runs n simulated nodes behind a relay.
+func startRelay(t testing.TB, n int) *httptest.Server {
+	t.Helper()
+	var urls []string
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		u, _ := startNode(t, seed, echo.Options{})
+		urls = append(urls, u)
+	}
+	r, err := relay.New(relay.Config{Nodes: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if err := r.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rs := httptest.NewServer(r.Handler())
+	t.Cleanup(rs.Close)
+	return rs
+}
+
 func TestTransportAndProxy(t *testing.T) {
 	a, _ := startNode(t, 1, echo.Options{})
 	b, _ := startNode(t, 2, echo.Options{})
@@ -190,21 +211,7 @@ func TestNoVerifiedNode(t *testing.T) {
 // relay hands it to one; the receipt says which, and verifies. Nodes that
 // fail the policy (here: another GPU count) are never candidates.
 func TestRelayMultiCandidate(t *testing.T) {
-	var urls []string
-	for seed := uint64(1); seed <= 3; seed++ {
-		u, _ := startNode(t, seed, echo.Options{})
-		urls = append(urls, u)
-	}
-	r, err := relay.New(relay.Config{Nodes: urls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	rs := httptest.NewServer(r.Handler())
-	defer rs.Close()
+	rs := startRelay(t, 3)
 	c := &client.Client{Policy: simPolicy(t, 0)}
 	pool, err := c.NewRelayPool(t.Context(), rs.URL, 3)
 	if err != nil {
@@ -238,19 +245,7 @@ func TestRelayMultiCandidate(t *testing.T) {
 // TestRelaySingleCandidate: with k = 1 each request goes through the
 // relay's path to the one node it is encrypted to.
 func TestRelaySingleCandidate(t *testing.T) {
-	var urls []string
-	for seed := uint64(1); seed <= 3; seed++ {
-		u, _ := startNode(t, seed, echo.Options{})
-		urls = append(urls, u)
-	}
-	r, err := relay.New(relay.Config{Nodes: urls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	r.Refresh(t.Context())
-	rs := httptest.NewServer(r.Handler())
-	defer rs.Close()
+	rs := startRelay(t, 3)
 	pool, err := (&client.Client{Policy: simPolicy(t, 0)}).NewRelayPool(t.Context(), rs.URL, 1)
 	if err != nil {
 		t.Fatal(err)
