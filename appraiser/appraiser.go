@@ -1,5 +1,5 @@
 // Package appraiser is sworn's one appraisal: every evidence verifier (AMD
-// SEV-SNP, TPM 2.0, NVIDIA GPUs) and the release-log verifier, composed
+// SEV-SNP, Intel TDX, TPM 2.0, NVIDIA GPUs) and the release-log verifier, composed
 // once. `sworn verify`, the node's self-check, the client and the key
 // broker all call it, so no daemon re-implements a check.
 package appraiser
@@ -11,6 +11,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
@@ -38,7 +39,7 @@ type Appraiser struct {
 // New returns an Appraiser with every evidence verifier of this build.
 func New() *Appraiser {
 	return &Appraiser{
-		verifiers: []attest.Verifier{snp.NewVerifier(), tpm.NewVerifier(), nvgpu.NewVerifier(nvgpu.NewCache(0))},
+		verifiers: []attest.Verifier{snp.NewVerifier(), tdx.NewVerifier(), tpm.NewVerifier(), nvgpu.NewVerifier(nvgpu.NewCache(0))},
 		cache:     newCache(DefaultCacheEntries),
 	}
 }

@@ -51,6 +51,8 @@ type Policy struct {
 	MaxAge Duration `yaml:"max_age"`
 	// SNP holds the AMD SEV-SNP checks.
 	SNP SNP `yaml:"snp"`
+	// TDX holds the Intel TDX checks.
+	TDX TDX `yaml:"tdx"`
 	// Rules are CEL expressions over the claims, each with its message.
 	Rules []Rule `yaml:"rules"`
 	// TPM holds the TPM / vTPM measured-boot checks.
@@ -252,6 +254,9 @@ func (p *Policy) check() error {
 	if p.SNP.VMPL != nil && (*p.SNP.VMPL < 0 || *p.SNP.VMPL > 3) {
 		return fmt.Errorf("snp.vmpl is %d; it must be 0 to 3", *p.SNP.VMPL)
 	}
+	if err := p.TDX.check(); err != nil {
+		return err
+	}
 	if err := p.TPM.check(); err != nil {
 		return err
 	}
@@ -276,6 +281,8 @@ func (p *Policy) Optional(kind string) bool {
 	switch kind {
 	case "snp":
 		return p.SNP.Optional
+	case "tdx":
+		return p.TDX.Optional
 	case "tpm":
 		return p.TPM.Optional
 	case "nvgpu":

@@ -1,0 +1,102 @@
+package tdx
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-tdx-guest/pcs"
+
+	"github.com/sworn-dev/sworn/attest"
+)
+
+// Claim names of a TDX section besides attest.ClaimMRTD and
+// attest.ClaimRTMR0…3.
+const (
+	ClaimTCBStatus   = "tcb_status"
+	ClaimAdvisoryIDs = "advisory_ids"
+	ClaimQETCBStatus = "qe_tcb_status"
+)
+
+// claims turns a quote into the claims that policies, rules and release
+// records see. ext, tcb and qe may be nil.
+func claims(a *Attestation, ext *pcs.PckExtensions, tcb, qe *TCBResult) map[string]any {
+	q := a.Quote
+	b := &q.Body
+	h := func(x []byte) string { return hex.EncodeToString(x) }
+	attr := b.Attributes()
+	c := map[string]any{
+		"quote_version":   q.Version,
+		"body":            bodyName(q),
+		attest.ClaimMRTD:  h(b.MRTD[:]),
+		"mrconfigid":      h(b.MRCONFIGID[:]),
+		"mrowner":         h(b.MROWNER[:]),
+		"mrownerconfig":   h(b.MROWNERCONFIG[:]),
+		"mrseam":          h(b.MRSEAM[:]),
+		"mrsignerseam":    h(b.MRSIGNERSEAM[:]),
+		"seam_attributes": h(b.SEAMAttributes[:]),
+		"td_attributes":   h(b.TDAttributes[:]),
+		"xfam":            h(b.XFAM[:]),
+		"tee_tcb_svn":     h(b.TEETCBSVN[:]),
+		"report_data":     h(b.ReportData[:]),
+		"debug":           attr&AttrDebug != 0,
+		"sept_ve_disable": attr&AttrSEPTVEDisable != 0,
+		"migratable":      attr&AttrMigratable != 0,
+		"pks":             attr&AttrPKS != 0,
+		"kl":              attr&AttrKL != 0,
+		"perfmon":         attr&AttrPerfmon != 0,
+		"qe_svn":          q.QEReport.ISVSVN,
+		"pce_svn":         q.PCESVN,
+	}
+	for i := range b.RTMR {
+		c[fmt.Sprintf("%s%d", attest.ClaimRTMR, i)] = h(b.RTMR[i][:])
+	}
+	if q.BodyType == bodyTypeTD15 {
+		c["tee_tcb_svn_2"] = h(b.TEETCBSVN2[:])
+		c["mrservicetd"] = h(b.MRSERVICETD[:])
+	}
+	if ext != nil {
+		c["fmspc"] = strings.ToLower(ext.FMSPC)
+		c["pce_id"] = strings.ToLower(ext.PCEID)
+	}
+	if tcb != nil {
+		c[ClaimTCBStatus] = tcb.Status
+		c["tcb_date"] = tcb.Date
+		adv := tcb.Advisories
+		if adv == nil {
+			adv = []string{}
+		}
+		c[ClaimAdvisoryIDs] = adv
+	}
+	if qe != nil {
+		c[ClaimQETCBStatus] = qe.Status
+	}
+	return c
+}
+
+// Inspect returns a JSON-friendly view of parsed evidence: the quote's
+// fields, the PCK chain and, when stapled, a summary of the collateral.
+func Inspect(a *Attestation) map[string]any {
+	var ext *pcs.PckExtensions
+	if len(a.PCK) > 0 {
+		ext, _ = pckExtensions(a.PCK[0])
+	}
+	out := map[string]any{"quote": claims(a, ext, nil, nil)}
+	var certs []map[string]any
+	for _, c := range a.PCK {
+		certs = append(certs, map[string]any{
+			"subject": c.Subject.String(), "issuer": c.Issuer.String(), "serial": c.SerialNumber.Text(16),
+			"not_before": c.NotBefore, "not_after": c.NotAfter, "spki_sha256": SPKIHash(c),
+		})
+	}
+	out["pck_chain"] = certs
+	if c := a.Collateral; c != nil {
+		out["collateral"] = map[string]any{
+			"tcb_info":    map[string]any{"fmspc": strings.ToLower(c.TCBInfo.Fmspc), "issue_date": c.TCBInfo.IssueDate, "next_update": c.TCBInfo.NextUpdate, "evaluation": c.TCBInfo.TcbEvaluationDataNumber, "levels": len(c.TCBInfo.TcbLevels)},
+			"qe_identity": map[string]any{"issue_date": c.QEIdentity.IssueDate, "next_update": c.QEIdentity.NextUpdate, "levels": len(c.QEIdentity.TcbLevels)},
+			"pck_crl":     map[string]any{"issuer": c.PCKCRL.Issuer.String(), "this_update": c.PCKCRL.ThisUpdate, "next_update": c.PCKCRL.NextUpdate, "revoked": len(c.PCKCRL.RevokedCertificateEntries)},
+			"root_ca_crl": map[string]any{"issuer": c.RootCRL.Issuer.String(), "this_update": c.RootCRL.ThisUpdate, "next_update": c.RootCRL.NextUpdate, "revoked": len(c.RootCRL.RevokedCertificateEntries)},
+		}
+	}
+	return out
+}

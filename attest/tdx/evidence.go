@@ -1,0 +1,65 @@
+package tdx
+
+import (
+	"crypto/x509"
+	"fmt"
+
+	"github.com/sworn-dev/sworn/attest"
+)
+
+// Evidence is the body of a "tdx" bundle entry: the quote exactly as the
+// Quoting Enclave produced it, and the DCAP collateral (JSON, see
+// [Collateral]) needed to verify it offline.
+type Evidence struct {
+	// Quote is a TDX quote, version 4 or 5.
+	Quote []byte `cbor:"1,keyasint"`
+	// Collateral is the collateral JSON; empty when none is stapled.
+	Collateral []byte `cbor:"2,keyasint,omitempty"`
+}
+
+// Marshal encodes the evidence as a bundle entry body.
+func (e *Evidence) Marshal() ([]byte, error) { return attest.MarshalCBOR(e) }
+
+// Attestation is parsed TDX evidence.
+type Attestation struct {
+	Quote *Quote
+	// PCK is the PCK chain from the quote, leaf first.
+	PCK []*x509.Certificate
+	// Collateral is nil when none was stapled.
+	Collateral *ParsedCollateral
+}
+
+// ParseEvidence decodes an entry body and parses it.
+func ParseEvidence(body []byte) (*Attestation, error) {
+	return parseEvidence(body, x509.ParseCertificate, x509.ParseRevocationList)
+}
+
+func parseEvidence(body []byte, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
+	var e Evidence
+	if err := attest.UnmarshalCBOR(body, &e); err != nil {
+		return nil, fmt.Errorf("TDX evidence is malformed: %v", err)
+	}
+	return parse(&e, parseCert, parseCRL)
+}
+
+// Parse parses a quote and its collateral.
+func Parse(e *Evidence) (*Attestation, error) {
+	return parse(e, x509.ParseCertificate, x509.ParseRevocationList)
+}
+
+func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
+	q, err := ParseQuote(e.Quote)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attestation{Quote: q}
+	if a.PCK, err = parseChain(q.PCKChain, parseCert); err != nil {
+		return nil, fmt.Errorf("the quote's PCK certificate chain: %v", err)
+	}
+	if len(e.Collateral) > 0 {
+		if a.Collateral, err = parseCollateral(e.Collateral, parseCert, parseCRL); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}

@@ -1,0 +1,369 @@
+package tdx
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tdx-guest/abi"
+	pb "github.com/google/go-tdx-guest/proto/tdx"
+)
+
+// Layout of a TDX quote (Intel TDX DCAP Quote Generation Library and Quote
+// Verification Library, "Quote Format", versions 4 and 5).
+const (
+	headerSize     = 48
+	body10Size     = 584 // TD Quote Body for TDX 1.0
+	body15Size     = 648 // TD Quote Body for TDX 1.5 (adds TEE_TCB_SVN_2, MRSERVICETD)
+	v5DescSize     = 6   // v5: body type (2) and body size (4) before the body
+	qeReportSize   = 384 // SGX enclave report body
+	sigSize        = 64  // raw ECDSA P-256 r ‖ s
+	attestKeySize  = 64  // raw P-256 point x ‖ y
+	certTypePCK    = 5   // PCK certificate chain, PEM
+	certTypeQE     = 6   // QE report certification data
+	attKeyECDSA256 = 2   // ECDSA-256-with-P-256 curve
+	teeTypeTDX     = 0x81
+	bodyTypeTD10   = 2 // v5 body type: TD report for TDX 1.0
+	bodyTypeTD15   = 3 // v5 body type: TD report for TDX 1.5
+)
+
+// Size bounds of the pieces of TDX evidence.
+const (
+	// MaxQuoteSize bounds a quote: a header, a body and a PCK chain of
+	// three PEM certificates fit in 6 KiB; GCP pads its quotes to 8000.
+	MaxQuoteSize = 32 << 10
+	// MaxCertChainSize bounds the PEM PCK chain inside a quote.
+	MaxCertChainSize = 16 << 10
+	// MaxQEAuthDataSize bounds the QE authentication data.
+	MaxQEAuthDataSize = 1 << 10
+)
+
+// Body is the TD quote body: the TD's measurements and attributes as the
+// TDX module reported them.
+type Body struct {
+	TEETCBSVN      [16]byte
+	MRSEAM         [48]byte
+	MRSIGNERSEAM   [48]byte
+	SEAMAttributes [8]byte
+	TDAttributes   [8]byte
+	XFAM           [8]byte
+	MRTD           [48]byte
+	MRCONFIGID     [48]byte
+	MROWNER        [48]byte
+	MROWNERCONFIG  [48]byte
+	RTMR           [4][48]byte
+	ReportData     [64]byte
+	// TEETCBSVN2 and MRSERVICETD are set in a TDX 1.5 body only.
+	TEETCBSVN2  [16]byte
+	MRSERVICETD [48]byte
+}
+
+// QEReport is the SGX report of the Quoting Enclave, which certifies the
+// quote's attestation key.
+type QEReport struct {
+	CPUSVN     [16]byte
+	MiscSelect uint32
+	Attributes [16]byte
+	MRENCLAVE  [32]byte
+	MRSIGNER   [32]byte
+	ISVProdID  uint16
+	ISVSVN     uint16
+	ReportData [64]byte
+}
+
+// Quote is a parsed TDX quote, version 4 or 5. Everything after parsing is
+// the same for both versions.
+type Quote struct {
+	// Raw is the whole quote.
+	Raw []byte
+	// Version is 4 or 5.
+	Version uint16
+	// BodyType is the v5 body type (2: TDX 1.0, 3: TDX 1.5); 2 for v4.
+	BodyType uint16
+	// QESVN and PCESVN are from the header.
+	QESVN, PCESVN uint16
+	// QEVendorID is from the header (Intel's QE: 939a7233f79c4ca9940a0db3957f0607).
+	QEVendorID [16]byte
+	// Body is the TD quote body.
+	Body Body
+	// Signed is the part of Raw the attestation key signs: the header and
+	// the body (with, in v5, the body descriptor).
+	Signed []byte
+	// Signature is the quote signature (r ‖ s) by AttestationKey.
+	Signature [sigSize]byte
+	// AttestationKey is the raw P-256 attestation public key (x ‖ y).
+	AttestationKey [attestKeySize]byte
+	// QEReportRaw is the 384-byte QE report, signed by the PCK key.
+	QEReportRaw []byte
+	// QEReport is QEReportRaw parsed.
+	QEReport QEReport
+	// QEReportSignature is the PCK key's signature over QEReportRaw.
+	QEReportSignature [sigSize]byte
+	// QEAuthData is the QE authentication data, hashed into the QE
+	// report's REPORTDATA with the attestation key.
+	QEAuthData []byte
+	// PCKChain is the PEM PCK certificate chain (leaf first).
+	PCKChain []byte
+	// Trailing is the number of bytes after the signature data, which
+	// nothing signs and nothing reads.
+	Trailing int
+}
+
+// intelQEVendorID is the QE vendor ID of Intel's Quoting Enclave.
+var intelQEVendorID = [16]byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07}
+
+// reader reads little-endian fields from a bounded byte string.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || len(r.b)-r.off < n {
+		r.err = fmt.Errorf("quote is truncated in the %s (needs %d bytes at offset %d; the quote has %d)", what, n, r.off, len(r.b))
+		return nil
+	}
+	out := r.b[r.off : r.off+n]
+	r.off += n
+	return out
+}
+
+func (r *reader) u16(what string) uint16 {
+	if b := r.take(2, what); b != nil {
+		return binary.LittleEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) u32(what string) uint32 {
+	if b := r.take(4, what); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+// ParseQuote parses a TDX quote of version 4 or 5 strictly: an ECDSA
+// P-256 attestation key, TEE type TDX, QE report certification data with a
+// PEM PCK chain inside, every length consistent. Bytes after the signature
+// data (padding) are counted in Quote.Trailing and ignored. Version 4 quotes are also parsed by go-tdx-guest's abi
+// package, and both parses must agree.
+func ParseQuote(raw []byte) (*Quote, error) {
+	if len(raw) > MaxQuoteSize {
+		return nil, fmt.Errorf("quote is %d bytes; the limit is %d", len(raw), MaxQuoteSize)
+	}
+	r := &reader{b: raw}
+	q := &Quote{Raw: raw}
+	q.Version = r.u16("header")
+	akType := r.u16("header")
+	teeType := r.u32("header")
+	q.QESVN = r.u16("header")
+	q.PCESVN = r.u16("header")
+	copy(q.QEVendorID[:], r.take(16, "header"))
+	r.take(20, "header") // user data
+	if r.err != nil {
+		return nil, r.err
+	}
+	switch q.Version {
+	case 4, 5:
+	default:
+		return nil, fmt.Errorf("quote version %d is not supported (sworn reads TDX quotes of version 4 and 5)", q.Version)
+	}
+	if akType != attKeyECDSA256 {
+		return nil, fmt.Errorf("quote attestation key type is %d; only 2 (ECDSA-256 with P-256) is supported", akType)
+	}
+	if teeType != teeTypeTDX {
+		return nil, fmt.Errorf("quote TEE type is 0x%x, not 0x81 (TDX): is it an SGX quote?", teeType)
+	}
+	bodySize := body10Size
+	q.BodyType = bodyTypeTD10
+	if q.Version == 5 {
+		q.BodyType = r.u16("body descriptor")
+		size := r.u32("body descriptor")
+		switch {
+		case r.err != nil:
+			return nil, r.err
+		case q.BodyType == bodyTypeTD10 && size == body10Size:
+		case q.BodyType == bodyTypeTD15 && size == body15Size:
+			bodySize = body15Size
+		default:
+			return nil, fmt.Errorf("quote v5 body type %d of %d bytes is not supported (want type 2 of %d bytes or type 3 of %d bytes: a TD report; type 1 is an SGX enclave report)", q.BodyType, size, body10Size, body15Size)
+		}
+	}
+	body := r.take(bodySize, "TD quote body")
+	if r.err != nil {
+		return nil, r.err
+	}
+	parseBody(&q.Body, body)
+	q.Signed = raw[:r.off]
+
+	sigLen := r.u32("signature data length")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if int64(sigLen) > int64(len(raw)-r.off) {
+		return nil, fmt.Errorf("quote signature data length %d runs past the end of the %d-byte quote", sigLen, len(raw))
+	}
+	sig := &reader{b: raw[r.off : r.off+int(sigLen)]}
+	// Bytes after the signature data are signed by nothing and read by
+	// nothing (GCP pads with zeros; go-tdx-guest's sample appends text);
+	// they are counted, and otherwise ignored, as Intel's QVL does.
+	q.Trailing = len(raw) - r.off - int(sigLen)
+	if err := parseSignatureData(q, sig); err != nil {
+		return nil, err
+	}
+	if q.Version == 4 {
+		if err := crossCheckV4(q); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+func parseBody(b *Body, d []byte) {
+	r := &reader{b: d}
+	copy(b.TEETCBSVN[:], r.take(16, ""))
+	copy(b.MRSEAM[:], r.take(48, ""))
+	copy(b.MRSIGNERSEAM[:], r.take(48, ""))
+	copy(b.SEAMAttributes[:], r.take(8, ""))
+	copy(b.TDAttributes[:], r.take(8, ""))
+	copy(b.XFAM[:], r.take(8, ""))
+	copy(b.MRTD[:], r.take(48, ""))
+	copy(b.MRCONFIGID[:], r.take(48, ""))
+	copy(b.MROWNER[:], r.take(48, ""))
+	copy(b.MROWNERCONFIG[:], r.take(48, ""))
+	for i := range b.RTMR {
+		copy(b.RTMR[i][:], r.take(48, ""))
+	}
+	copy(b.ReportData[:], r.take(64, ""))
+	if len(d) == body15Size {
+		copy(b.TEETCBSVN2[:], r.take(16, ""))
+		copy(b.MRSERVICETD[:], r.take(48, ""))
+	}
+}
+
+func parseSignatureData(q *Quote, r *reader) error {
+	copy(q.Signature[:], r.take(sigSize, "quote signature"))
+	copy(q.AttestationKey[:], r.take(attestKeySize, "attestation key"))
+	certType := r.u16("certification data")
+	certSize := r.u32("certification data")
+	if r.err != nil {
+		return r.err
+	}
+	if certType != certTypeQE {
+		return fmt.Errorf("quote certification data type is %d; want 6 (QE report certification data)", certType)
+	}
+	cd := &reader{b: r.take(int(min(certSize, uint32(MaxQuoteSize))), "certification data")}
+	if r.err != nil {
+		return r.err
+	}
+	if r.off != len(r.b) {
+		return fmt.Errorf("quote signature data has %d bytes after the certification data", len(r.b)-r.off)
+	}
+	q.QEReportRaw = cd.take(qeReportSize, "QE report")
+	copy(q.QEReportSignature[:], cd.take(sigSize, "QE report signature"))
+	authSize := cd.u16("QE authentication data")
+	if cd.err == nil && int(authSize) > MaxQEAuthDataSize {
+		return fmt.Errorf("QE authentication data is %d bytes; the limit is %d", authSize, MaxQEAuthDataSize)
+	}
+	q.QEAuthData = cd.take(int(authSize), "QE authentication data")
+	pckType := cd.u16("PCK certification data")
+	pckSize := cd.u32("PCK certification data")
+	if cd.err != nil {
+		return cd.err
+	}
+	if pckType != certTypePCK {
+		return fmt.Errorf("QE certification data type is %d; want 5 (PCK certificate chain): fetch the PCK chain from Intel PCS and use a quote that embeds it", pckType)
+	}
+	if pckSize > MaxCertChainSize {
+		return fmt.Errorf("PCK certificate chain is %d bytes; the limit is %d", pckSize, MaxCertChainSize)
+	}
+	q.PCKChain = cd.take(int(pckSize), "PCK certificate chain")
+	if cd.err != nil {
+		return cd.err
+	}
+	if cd.off != len(cd.b) {
+		return fmt.Errorf("QE report certification data has %d bytes after the PCK chain", len(cd.b)-cd.off)
+	}
+	// Some quote generators pad the PEM with NULs.
+	q.PCKChain = bytes.TrimRight(q.PCKChain, "\x00")
+	parseQEReport(&q.QEReport, q.QEReportRaw)
+	return nil
+}
+
+func parseQEReport(e *QEReport, d []byte) {
+	r := &reader{b: d}
+	copy(e.CPUSVN[:], r.take(16, ""))
+	e.MiscSelect = r.u32("")
+	r.take(28, "")
+	copy(e.Attributes[:], r.take(16, ""))
+	copy(e.MRENCLAVE[:], r.take(32, ""))
+	r.take(32, "")
+	copy(e.MRSIGNER[:], r.take(32, ""))
+	r.take(96, "")
+	e.ISVProdID = r.u16("")
+	e.ISVSVN = r.u16("")
+	r.take(60, "")
+	copy(e.ReportData[:], r.take(64, ""))
+}
+
+// crossCheckV4 parses a version 4 quote with go-tdx-guest too, and checks
+// that it reads the same body and signature data.
+func crossCheckV4(q *Quote) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("quote is malformed (go-tdx-guest: %v)", r)
+		}
+	}()
+	p, err := abi.QuoteToProto(q.Raw)
+	if err != nil {
+		return fmt.Errorf("quote v4 is malformed: %v", err)
+	}
+	v4, ok := p.(*pb.QuoteV4)
+	if !ok {
+		return errors.New("quote v4 is malformed: go-tdx-guest read another version")
+	}
+	if err := abi.CheckQuoteV4(v4); err != nil {
+		return fmt.Errorf("quote v4 is malformed: %v", err)
+	}
+	b := v4.GetTdQuoteBody()
+	sd := v4.GetSignedData()
+	qe := sd.GetCertificationData().GetQeReportCertificationData()
+	same := bytes.Equal(b.GetMrTd(), q.Body.MRTD[:]) && bytes.Equal(b.GetReportData(), q.Body.ReportData[:]) &&
+		bytes.Equal(b.GetTdAttributes(), q.Body.TDAttributes[:]) && bytes.Equal(b.GetTeeTcbSvn(), q.Body.TEETCBSVN[:]) &&
+		bytes.Equal(sd.GetSignature(), q.Signature[:]) && bytes.Equal(sd.GetEcdsaAttestationKey(), q.AttestationKey[:]) &&
+		bytes.Equal(qe.GetQeReportSignature(), q.QEReportSignature[:])
+	if !same {
+		return errors.New("quote v4 is ambiguous: go-tdx-guest and sworn read different fields from it")
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TD attribute bits (TDX module ABI, TDATTRIBUTES, little-endian).
+const (
+	AttrDebug         = uint64(1) << 0
+	AttrSEPTVEDisable = uint64(1) << 28
+	AttrMigratable    = uint64(1) << 29
+	AttrPKS           = uint64(1) << 30
+	AttrKL            = uint64(1) << 31
+	AttrPerfmon       = uint64(1) << 63
+)
+
+// Attributes returns the TD attributes as a number.
+func (b *Body) Attributes() uint64 { return binary.LittleEndian.Uint64(b.TDAttributes[:]) }
+
+// XFAMValue returns XFAM as a number.
+func (b *Body) XFAMValue() uint64 { return binary.LittleEndian.Uint64(b.XFAM[:]) }
