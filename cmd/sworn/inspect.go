@@ -17,6 +17,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/client"
 	"github.com/sworn-dev/sworn/internal/safetext"
@@ -31,9 +32,9 @@ func inspectCmd() *cobra.Command {
 		Short: "Print a bundle or an evidence file as JSON (nothing is verified)",
 		Long: `inspect decodes one file and prints it as JSON; it verifies nothing. It
 reads: a sworn evidence bundle; a release proof (.tlog-proof, with its
-record); a raw SEV-SNP report or an Azure HCL report; an NVIDIA GPU
-attestation report (hex text or raw) or RIM (XML); a TPM quote's TPMS_ATTEST
-(tpm2_quote -m); a TPM attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from
+record); a raw SEV-SNP report or an Azure HCL report; an Intel TDX quote;
+an NVIDIA GPU attestation report (hex text or raw) or RIM (XML); a TPM
+quote's TPMS_ATTEST (tpm2_quote -m); a TPM attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from
 tpm2_createak -u, or PEM); a TCG event log (binary_bios_measurements),
 replayed per bank to the PCR values it implies; a receipt (COSE_Sign1, or its
 base64url text); an OHTTP key configuration list (application/ohttp-keys);
@@ -76,6 +77,11 @@ func inspect(data []byte) (any, error) {
 	if rep, rerr := snp.ParseReport(data); rerr == nil {
 		return map[string]any{"kind": attest.KindSNP, "evidence": snp.Inspect(rep)}, nil
 	}
+	if q, qerr := tdx.ParseQuote(data); qerr == nil {
+		if a, aerr := tdx.Parse(&tdx.Evidence{Quote: q.Raw}); aerr == nil {
+			return map[string]any{"kind": attest.KindTDX, "evidence": tdx.Inspect(a)}, nil
+		}
+	}
 	if raw, rerr := nvgpu.DecodeReportInput(data); rerr == nil {
 		if rep, rerr := nvgpu.ParseReport(raw); rerr == nil {
 			return map[string]any{"kind": attest.KindNVGPU, "report": jsonFriendly(rep)}, nil
@@ -99,7 +105,7 @@ func inspect(data []byte) (any, error) {
 		return map[string]any{"kind": "ohttp-request", "key_id": h.KeyID, "kem": wire.KEMName(h.KEM), "suite": h.Suite.String(),
 			"enc_bytes": encSize, "ciphertext_bytes": len(data) - 7 - encSize}, nil
 	}
-	return nil, fmt.Errorf("not a sworn bundle, a release proof, a receipt, an OHTTP key configuration list or request, a raw SEV-SNP or Azure HCL report, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
+	return nil, fmt.Errorf("not a sworn bundle, a release proof, a receipt, an OHTTP key configuration list or request, a raw SEV-SNP or Azure HCL report, an Intel TDX quote, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
 }
 
 // inspectProof decodes a release proof and the record it carries.
@@ -214,6 +220,12 @@ func inspectBundle(b *attest.Bundle) any {
 				en.Error = err.Error()
 			} else {
 				en.Body = snp.Inspect(a)
+			}
+		case attest.KindTDX:
+			if a, err := tdx.ParseEvidence(e.Body); err != nil {
+				en.Error = err.Error()
+			} else {
+				en.Body = tdx.Inspect(a)
 			}
 		case attest.KindTPM:
 			en.Body, en.Error = decoded(tpm.ParseEvidence(e.Body))

@@ -74,7 +74,7 @@ and says plainly what it verified and what it still assumes.`,
 		Use:   "verify",
 		Short: "Verify evidence offline (exit 0 affirming, 1 not verified, 2 bad input)",
 	}
-	verify.AddCommand(verifySNPCmd(), verifyBundleCmd(), verifyReceiptCmd(), newVerifyTPMCmd(), newVerifyGPUCmd(), newVerifyReleaseCmd())
+	verify.AddCommand(verifySNPCmd(), verifyTDXCmd(), verifyBundleCmd(), verifyReceiptCmd(), newVerifyTPMCmd(), newVerifyGPUCmd(), newVerifyReleaseCmd())
 	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd(),
 		newKeygenCmd(), newLogCmd(), newWitnessCmd(), newReleaseCmd(), newMonitorCmd(), newNodeCmd(), newRelayCmd(), newProxyCmd(), newAskCmd(), newReceiptsCmd(), newUpCmd(), newKBSCmd())
 	return root

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sworn-dev/sworn/internal/vectors"
+)
+
+// TestVerifyTDXVectors: the dcap-qvl quote verifies offline with its
+// collateral inside the collateral's window (UpToDate), fails after
+// nextUpdate on tdx.collateral, and bad inputs are usage errors.
+func TestVerifyTDXVectors(t *testing.T) {
+	quote := vectors.Path(t, "tdx", "dcap-qvl", "tdx_quote.bin")
+	coll := vectors.Path(t, "tdx", "dcap-qvl", "tdx_quote_collateral.json")
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(pol, []byte("version: 1\ntdx:\n  mrtd: [91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rd := strings.Repeat("00", 64)
+	code, out, stderr := sworn(t, "verify", "tdx", "--quote", quote, "--collateral", coll, "--policy", pol, "--at", "2025-06-20T00:00:00Z", "--json")
+	var r struct {
+		Verdict string `json:"verdict"`
+		Devices map[string]struct {
+			Steps []struct {
+				ID, Status, Detail string
+			} `json:"steps"`
+			Claims map[string]any `json:"claims"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, stderr)
+	}
+	if got := r.Devices["cpu0"].Claims["tcb_status"]; got != "UpToDate" {
+		t.Fatalf("tcb_status %v\n%s", got, out)
+	}
+	for _, s := range r.Devices["cpu0"].Steps {
+		if s.ID != "tdx.binding" && s.Status != "pass" {
+			t.Fatalf("%s: %s %s", s.ID, s.Status, s.Detail)
+		}
+	}
+	// The REPORTDATA of this sample is not zero: the binding fails, exit 1.
+	if code, _, _ := sworn(t, "verify", "tdx", "--quote", quote, "--collateral", coll, "--report-data", rd, "--at", "2025-06-20T00:00:00Z"); code != 1 {
+		t.Fatalf("wrong REPORTDATA: exit %d, want 1", code)
+	}
+	code, out, _ = sworn(t, "verify", "tdx", "--quote", quote, "--collateral", coll, "--at", "2025-08-01T00:00:00Z")
+	if code != 1 || !strings.Contains(out, "tdx.collateral: the TCB info expired") {
+		t.Fatalf("expired collateral: exit %d\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"collateral as quote", []string{"--quote", coll}, "--quote " + coll},
+		{"quote as collateral", []string{"--quote", quote, "--collateral", quote}, "--collateral " + quote},
+		{"no quote", nil, "--quote: no file given"},
+		{"long report data", []string{"--quote", quote, "--report-data", strings.Repeat("00", 65)}, "REPORTDATA is 64 bytes"},
+	} {
+		code, _, stderr := sworn(t, append([]string{"verify", "tdx"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.name, code, stderr, tc.want)
+		}
+	}
+	code, out, _ = sworn(t, "inspect", quote)
+	if code != 0 || !strings.Contains(out, `"kind": "tdx"`) || !strings.Contains(out, `"mrtd"`) {
+		t.Fatalf("inspect: exit %d\n%s", code, out)
+	}
+}
+
+// TestVerifyTDXNoCollateral: a real quote without collateral verifies its
+// signatures and chain, but its TCB is unknown: not verified (exit 1).
+func TestVerifyTDXNoCollateral(t *testing.T) {
+	quote := vectors.Path(t, "tdx", "gcp-cos-ccel", "cos-113-tdx-quote.dat")
+	code, out, _ := sworn(t, "verify", "tdx", "--quote", quote, "--report-data", "00", "--at", "2025-01-01T00:00:00Z")
+	if code != 1 || !strings.Contains(out, "✔ tdx.chain") || !strings.Contains(out, "✔ tdx.binding") || !strings.Contains(out, "skipped: no collateral given") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
