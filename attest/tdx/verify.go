@@ -37,6 +37,7 @@ type Verifier struct {
 	certs map[[32]byte]*x509.Certificate
 	crls  map[[32]byte]*x509.RevocationList
 	exts  map[[32]byte]*pcs.PckExtensions
+	colls map[[32]byte]*ParsedCollateral
 }
 
 // maxCache bounds each cache.
@@ -56,7 +57,7 @@ func NewVerifier() *Verifier {
 	return &Verifier{
 		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
 		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
-		exts: map[[32]byte]*pcs.PckExtensions{},
+		exts: map[[32]byte]*pcs.PckExtensions{}, colls: map[[32]byte]*ParsedCollateral{},
 	}
 }
 
@@ -65,7 +66,7 @@ func (v *Verifier) Kind() string { return attest.KindTDX }
 
 // Verify appraises one "tdx" bundle entry.
 func (v *Verifier) Verify(_ context.Context, e attest.Entry, env *attest.Env) *attest.Section {
-	a, err := parseEvidence(e.Body, v.parseCert, v.parseCRL)
+	a, err := v.parseEvidence(e.Body)
 	if err != nil {
 		s := &attest.Section{Kind: attest.KindTDX}
 		s.Add("tdx.parse", attest.Fail, "%v", err)
@@ -251,6 +252,9 @@ func (v *Verifier) verifyChain(certs []*x509.Certificate, roots *Roots, at time.
 	key := sha256.Sum256(bytes.Join(append([][]byte{[]byte("chain")}, raw...), []byte{0}))
 	if v.cached(key, at) {
 		return nil
+	}
+	if err := root.CheckSignatureFrom(root); err != nil {
+		return fmt.Errorf("%s: the root %s is not self-signed: %v", what, root.Subject.CommonName, err)
 	}
 	pool, inter := x509.NewCertPool(), x509.NewCertPool()
 	pool.AddCert(root)
@@ -542,6 +546,29 @@ func checkMeasurements(s *attest.Section, a *Attestation, env *attest.Env) {
 		s.Add(id, attest.Pass, "%s match the policy", strings.Join(checked, ", "))
 		env.Ledger.Verify("tdx.measurements", "The TD's firmware and boot registers are ones the policy allows.")
 	}
+}
+
+// parseEvidence parses an entry body, reusing earlier parses of the same
+// certificates and collateral.
+func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
+	var e Evidence
+	if err := attest.UnmarshalCBOR(body, &e); err != nil {
+		return nil, fmt.Errorf("TDX evidence is malformed: %v", err)
+	}
+	coll := e.Collateral
+	e.Collateral = nil
+	a, err := parse(&e, v.parseCert, v.parseCRL)
+	if err != nil {
+		return nil, err
+	}
+	if len(coll) > 0 {
+		if a.Collateral, err = parseCached(v, v.colls, coll, func(b []byte) (*ParsedCollateral, error) {
+			return parseCollateral(b, v.parseCert, v.parseCRL)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 // parseCert parses a certificate, reusing an earlier parse of the same bytes.

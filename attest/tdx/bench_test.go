@@ -1,0 +1,69 @@
+package tdx
+
+import (
+	"crypto/ecdsa"
+	"testing"
+
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/policy"
+)
+
+// BenchmarkTDXFloor is the floor of a cached appraisal: the two ECDSA P-256
+// verifications no cache can skip, the quote's signature by the
+// attestation key and the QE report's signature by the PCK key, on the
+// real dcap-qvl quote.
+func BenchmarkTDXFloor(b *testing.B) {
+	a, err := Parse(loadVector(b, realVectors[0]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := a.Quote
+	ak, err := p256Key(q.AttestationKey[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	pck := a.PCK[0].PublicKey.(*ecdsa.PublicKey)
+	for b.Loop() {
+		if !verifyRaw(ak, q.Signed, q.Signature[:]) || !verifyRaw(pck, q.QEReportRaw, q.QEReportSignature[:]) {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+// benchEntry returns the real dcap-qvl quote with its collateral, and a
+// policy that checks everything but the binding.
+func benchEntry(b *testing.B) (attest.Entry, *policy.Policy) {
+	body, err := loadVector(b, realVectors[0]).Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := policy.Parse("bench", []byte("version: 1\ntdx:\n  mrtd: [91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7]\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: body}, p
+}
+
+func benchAppraise(b *testing.B, fresh bool) {
+	entry, p := benchEntry(b)
+	v := NewVerifier()
+	at := realVectors[0].at
+	for b.Loop() {
+		if fresh {
+			v = NewVerifier()
+		}
+		r := attest.VerifyEntry(b.Context(), v, entry, at, p, nil)
+		if f := r.Devices["cpu0"].FirstFailure(); f != nil {
+			b.Fatalf("%+v", f)
+		}
+	}
+}
+
+// BenchmarkAppraiseTDX is the full appraisal of one real quote with its
+// stapled collateral: cold (an empty cache: three chains, two collateral
+// signatures, two CRL signatures, the quote's two signatures) and cached
+// (verified chains and collateral signatures reused).
+func BenchmarkAppraiseTDX(b *testing.B) {
+	b.Run("cold", func(b *testing.B) { benchAppraise(b, true) })
+	b.Run("cached", func(b *testing.B) { benchAppraise(b, false) })
+}

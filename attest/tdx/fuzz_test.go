@@ -1,0 +1,74 @@
+package tdx
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/vectors"
+)
+
+func addQuoteSeeds(f *testing.F) {
+	if vectors.Root() != "" {
+		for _, v := range realVectors {
+			f.Add(vectors.Read(f, v.quote...))
+		}
+	}
+	q, err := NewSimPlatform(1).Quote(SimQuoteOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(q)
+}
+
+func FuzzParseQuote(f *testing.F) {
+	addQuoteSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := ParseQuote(data)
+		if err != nil {
+			return
+		}
+		if a, err := Parse(&Evidence{Quote: q.Raw}); err == nil {
+			Inspect(a)
+		}
+	})
+}
+
+func FuzzParseCollateral(f *testing.F) {
+	if vectors.Root() != "" {
+		f.Add(dcapQVLCollateral(f))
+	}
+	c, err := SimCollateral(simAt, SimCollateralOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(c)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseCollateral(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses must appraise without panicking.
+		e := simEvidence(t, SimQuoteOptions{}, SimCollateralOptions{})
+		a, err := Parse(&Evidence{Quote: e.Quote})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Collateral = p
+		NewVerifier().Appraise(a, &attest.Env{At: simAt, Ledger: &attest.Ledger{}, Policy: simPolicy(t, "")})
+	})
+}
+
+// FuzzVerifyEntry appraises arbitrary entry bodies: never a panic.
+func FuzzVerifyEntry(f *testing.F) {
+	e := simEvidence(f, SimQuoteOptions{}, SimCollateralOptions{})
+	body, err := e.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body)
+	v := NewVerifier()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		attest.VerifyEntry(t.Context(), v, attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: data}, simAt.Add(time.Hour), nil, nil)
+	})
+}
