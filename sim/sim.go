@@ -18,6 +18,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/attest/tpm/tpmsim"
 	"github.com/sworn-dev/sworn/policy"
@@ -49,6 +50,10 @@ type Options struct {
 	// Release, when set, is stapled to the bundle: the proof that the
 	// simulated node software is a published release (see ReleaseRecord).
 	Release []byte
+	// TEE is the simulated CPU TEE: "snp" (the default) or "tdx". A
+	// simulated TDX node has no vTPM: its quote's REPORTDATA carries the
+	// binding itself, and NoTPM is implied.
+	TEE string
 	// Keys, when set, are the node's own public keys (a node that made its
 	// keys in memory): the evidence binds them, and the returned Node holds
 	// no private keys. Otherwise Boot derives the keys from Seed.
@@ -79,6 +84,13 @@ func Boot(o Options) (*Node, error) {
 	}
 	if o.GPUs < 0 || o.GPUs > MaxGPUs {
 		return nil, fmt.Errorf("sim: %d GPUs; a simulated node has 0 to %d", o.GPUs, MaxGPUs)
+	}
+	switch o.TEE {
+	case "", attest.KindSNP:
+	case attest.KindTDX:
+		o.NoTPM = true
+	default:
+		return nil, fmt.Errorf("sim: TEE %q; a simulated node has an snp or a tdx CPU", o.TEE)
 	}
 	seed := func(label string) []byte {
 		h := sha256.New()
@@ -130,28 +142,18 @@ func Boot(o Options) (*Node, error) {
 	}
 	binding := b.Binding()
 
-	chip := snp.NewSimChip(o.Seed, snp.SimTCB)
-	var ev *snp.Evidence
 	var vtpmEntry *attest.Entry
+	var cpu attest.Entry
 	var err error
-	if o.NoTPM {
-		var rd [64]byte
-		copy(rd[:], binding[:])
-		ev, err = chip.SimEvidence(snp.SimReportOptions{ReportData: rd, Measurement: snp.SimMeasurement}, o.At)
+	if o.TEE == attest.KindTDX {
+		cpu, err = simTDX(o, binding)
 	} else {
-		// The vTPM boots the simulated UKI and quotes its PCRs over the
-		// binding; the paravisor puts the AK and the binding in the HCL
-		// runtime data, which the SEV-SNP report binds.
-		vtpmEntry, ev, err = simVTPM(o, chip, binding)
+		cpu, vtpmEntry, err = simSNP(o, binding)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
-	body, err := ev.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	b.Evidence = append(b.Evidence, attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body})
+	b.Evidence = append(b.Evidence, cpu)
 	if vtpmEntry != nil {
 		b.Evidence = append(b.Evidence, *vtpmEntry)
 	}
@@ -167,6 +169,46 @@ func Boot(o Options) (*Node, error) {
 		return nil, fmt.Errorf("sim: %v", err)
 	}
 	return &Node{Bundle: b, RequestKeys: reqKeys, ReceiptKey: rcptKey}, nil
+}
+
+// simTDX returns the entry of a simulated TDX CPU whose quote binds the
+// binding in REPORTDATA, with collateral issued a day before the boot.
+func simTDX(o Options, binding attest.Binding) (attest.Entry, error) {
+	var rd [64]byte
+	copy(rd[:], binding[:])
+	ev, err := tdx.NewSimPlatform(o.Seed).SimEvidence(tdx.SimQuoteOptions{ReportData: rd}, o.At)
+	if err != nil {
+		return attest.Entry{}, fmt.Errorf("TDX: %v", err)
+	}
+	body, err := ev.Marshal()
+	return attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: body}, err
+}
+
+// simSNP returns the entry of a simulated SEV-SNP CPU and, unless NoTPM,
+// the vTPM's entry.
+func simSNP(o Options, binding attest.Binding) (attest.Entry, *attest.Entry, error) {
+	chip := snp.NewSimChip(o.Seed, snp.SimTCB)
+	var ev *snp.Evidence
+	var vtpmEntry *attest.Entry
+	var err error
+	if o.NoTPM {
+		var rd [64]byte
+		copy(rd[:], binding[:])
+		ev, err = chip.SimEvidence(snp.SimReportOptions{ReportData: rd, Measurement: snp.SimMeasurement}, o.At)
+	} else {
+		// The vTPM boots the simulated UKI and quotes its PCRs over the
+		// binding; the paravisor puts the AK and the binding in the HCL
+		// runtime data, which the SEV-SNP report binds.
+		vtpmEntry, ev, err = simVTPM(o, chip, binding)
+	}
+	if err != nil {
+		return attest.Entry{}, nil, err
+	}
+	body, err := ev.Marshal()
+	if err != nil {
+		return attest.Entry{}, nil, err
+	}
+	return attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body}, vtpmEntry, nil
 }
 
 // simVTPM boots the simulated vTPM and returns its entry with the SEV-SNP

@@ -12,13 +12,13 @@ import (
 
 func simCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sim", Short: "Simulated hardware, for trying sworn and for tests"}
-	var out, at, nonce string
+	var out, at, nonce, tee string
 	var seed uint64
 	var noTPM bool
 	var gpus int
 	var releasePath string
 	boot := &cobra.Command{
-		Use:   "boot --out FILE [--seed N] [--at RFC3339] [--nonce HEX]",
+		Use:   "boot --out FILE [--tee snp|tdx] [--seed N] [--at RFC3339] [--nonce HEX]",
 		Short: "Write the evidence bundle of a simulated node",
 		Long: `Boot a simulated node and write its evidence bundle: fresh keys from the
 seed, their binding, and evidence from the simulated devices, all signed
@@ -28,7 +28,12 @@ UKI boot. Verify it under a policy from "sworn policy init --simulated".
 
 The same seed and time give the same bytes, except the vTPM quotes' clock
 (TPMS_CLOCK_INFO), which the TPM simulator takes from its running clock;
---no-tpm leaves the vTPM out and gives byte-identical bundles.`,
+--no-tpm leaves the vTPM out and gives byte-identical bundles.
+
+--tee tdx boots an Intel TDX node instead: a TDX quote (v4) whose REPORTDATA
+is the binding, signed under a simulated PCK chain, with simulated DCAP
+collateral; it has no vTPM. Verify it under a policy with roots.intel:
+simulated and a tdx section (see docs/tdx.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -38,7 +43,12 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 			if err != nil {
 				return err
 			}
-			o := sim.Options{Seed: seed, At: t, NoTPM: noTPM, GPUs: gpus}
+			switch tee {
+			case "snp", "tdx":
+			default:
+				return usageErr("--tee %q: use snp or tdx", excerpt(tee))
+			}
+			o := sim.Options{Seed: seed, At: t, NoTPM: noTPM, GPUs: gpus, TEE: tee}
 			if gpus < 0 || gpus > sim.MaxGPUs {
 				return usageErr("--gpus is %d; it must be 0 to %d", gpus, sim.MaxGPUs)
 			}
@@ -75,6 +85,7 @@ The same seed and time give the same bytes, except the vTPM quotes' clock
 	boot.Flags().StringVar(&at, "at", "", "boot at this `RFC3339` time instead of now")
 	boot.Flags().IntVar(&gpus, "gpus", 0, "add `N` simulated NVIDIA confidential GPUs")
 	boot.Flags().StringVar(&releasePath, "release", "", "staple this release proof `FILE` (from sworn release publish of sworn sim record)")
+	boot.Flags().StringVar(&tee, "tee", "snp", "the simulated CPU TEE: `snp` or tdx")
 	boot.Flags().BoolVar(&noTPM, "no-tpm", false, "leave the vTPM out (the SEV-SNP report then carries the binding itself)")
 	boot.Flags().StringVar(&nonce, "nonce", "", "answer this client nonce (challenge mode) instead of a 24h epoch, as `HEX`")
 	var version, recAt string

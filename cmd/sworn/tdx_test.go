@@ -81,3 +81,33 @@ func TestVerifyTDXNoCollateral(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
+
+// TestSimBootTDX: sworn sim boot --tee tdx writes a bundle that verifies
+// under a simulated TDX policy (exit 0), and is refused under production
+// roots (exit 1).
+func TestSimBootTDX(t *testing.T) {
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "tdx.bundle")
+	if code, _, stderr := sworn(t, "sim", "boot", "--tee", "tdx", "--out", bundle, "--at", "2026-11-27T00:00:00Z"); code != 0 {
+		t.Fatalf("sim boot: exit %d: %s", code, stderr)
+	}
+	sim := filepath.Join(dir, "sim.yaml")
+	prod := filepath.Join(dir, "prod.yaml")
+	for path, data := range map[string]string{
+		sim:  "version: 1\nroots: {intel: simulated}\ntdx:\n  mrtd: [13a94db73650b8cec7058d849db0892c610fc8ece0082a986dd155ef0263655d7719d09ca6bc27f065b75588cdc0ea05]\n",
+		prod: "version: 1\ntdx: {}\n",
+	} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, _ := sworn(t, "verify", "bundle", bundle, "--policy", sim, "--at", "2026-11-27T01:00:00Z"); code != 0 || !strings.Contains(out, "SIMULATED") {
+		t.Fatalf("simulated policy: exit %d\n%s", code, out)
+	}
+	if code, out, _ := sworn(t, "verify", "bundle", bundle, "--policy", prod, "--at", "2026-11-27T01:00:00Z"); code != 1 || !strings.Contains(out, "SIMULATED Intel root") {
+		t.Fatalf("production policy: exit %d\n%s", code, out)
+	}
+	if code, _, _ := sworn(t, "sim", "boot", "--tee", "sev", "--out", bundle); code != exitUsage {
+		t.Fatalf("--tee sev: exit %d", code)
+	}
+}
