@@ -15,6 +15,12 @@ type Evidence struct {
 	Quote []byte `cbor:"1,keyasint"`
 	// Collateral is the collateral JSON; empty when none is stapled.
 	Collateral []byte `cbor:"2,keyasint,omitempty"`
+	// CCEL is the TD's Confidential Computing event log (the ACPI CCEL
+	// table's log area, /sys/firmware/acpi/tables/data/CCEL), replayed
+	// against RTMR0–3; empty when none is stapled.
+	CCEL []byte `cbor:"3,keyasint,omitempty"`
+	// CCELTable is the CCEL ACPI table (/sys/firmware/acpi/tables/CCEL).
+	CCELTable []byte `cbor:"4,keyasint,omitempty"`
 }
 
 // Marshal encodes the evidence as a bundle entry body.
@@ -27,6 +33,8 @@ type Attestation struct {
 	PCK []*x509.Certificate
 	// Collateral is nil when none was stapled.
 	Collateral *ParsedCollateral
+	// CCEL and CCELTable are the event log and its ACPI table, or nil.
+	CCEL, CCELTable []byte
 }
 
 // ParseEvidence decodes an entry body and parses it.
@@ -52,7 +60,19 @@ func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parse
 	if err != nil {
 		return nil, err
 	}
+	if len(e.CCEL) > MaxCCELSize {
+		return nil, fmt.Errorf("the CCEL event log is %d bytes; the limit is %d", len(e.CCEL), MaxCCELSize)
+	}
+	if len(e.CCELTable) > MaxCCELTableSize {
+		return nil, fmt.Errorf("the CCEL ACPI table is %d bytes; the limit is %d", len(e.CCELTable), MaxCCELTableSize)
+	}
+	if len(e.CCELTable) > 0 && len(e.CCEL) == 0 {
+		return nil, fmt.Errorf("a CCEL ACPI table without its event log; staple both or neither")
+	}
 	a := &Attestation{Quote: q}
+	if len(e.CCEL) > 0 {
+		a.CCEL, a.CCELTable = e.CCEL, e.CCELTable
+	}
 	if a.PCK, err = parseChain(q.PCKChain, parseCert); err != nil {
 		return nil, fmt.Errorf("the quote's PCK certificate chain: %v", err)
 	}

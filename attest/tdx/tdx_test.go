@@ -286,3 +286,45 @@ func TestTDXCrossCheckV4(t *testing.T) {
 		}
 	}
 }
+
+// TestTDXReplayGCP replays GCP's CCEL event log against its quote's RTMRs:
+// it verifies, and gives the kernel command line and GRUB commands its
+// README records; an event log that does not match fails tdx.replay.
+func TestTDXReplayGCP(t *testing.T) {
+	e := &Evidence{
+		Quote:     vectors.Read(t, "tdx", "gcp-cos-ccel", "cos-113-tdx-quote.dat"),
+		CCEL:      vectors.Read(t, "tdx", "gcp-cos-ccel", "ccel_data.dat"),
+		CCELTable: vectors.Read(t, "tdx", "gcp-cos-ccel", "ccel_table.dat"),
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := appraise(t, e, at, nil, nil)
+	s := step(t, r, "tdx.replay")
+	if s.Status != attest.Pass {
+		t.Fatalf("tdx.replay: %s %s", s.Status, s.Detail)
+	}
+	c := r.Devices["cpu0"].Claims
+	cmd, _ := c[ClaimKernelCmdline].(string)
+	if !strings.HasPrefix(cmd, "/syslinux/vmlinuz.A init=/usr/lib/systemd/systemd") {
+		t.Fatalf("kernel cmdline %q (extraction: %v)", cmd, c[ClaimCCELExtraction])
+	}
+	if cmds, _ := c[ClaimGRUBCommands].([]string); len(cmds) != 15 {
+		t.Fatalf("%d GRUB commands, want 15", len(cmds))
+	}
+	t.Logf("%s", s.Detail)
+
+	// The same log against another quote's RTMRs.
+	other := &Evidence{Quote: vectors.Read(t, "tdx", "dcap-qvl", "tdx_quote.bin"), CCEL: e.CCEL, CCELTable: e.CCELTable}
+	if s := step(t, appraise(t, other, at, nil, nil), "tdx.replay"); s.Status != attest.Fail {
+		t.Fatalf("mismatched log: %s %s", s.Status, s.Detail)
+	}
+	// The log with its last events cut off.
+	if s := step(t, appraise(t, &Evidence{Quote: e.Quote, CCEL: e.CCEL[:6000], CCELTable: e.CCELTable}, at, nil, nil), "tdx.replay"); s.Status != attest.Fail {
+		t.Fatalf("truncated log: %s %s", s.Status, s.Detail)
+	}
+	// Not a TDX CCEL table.
+	table := append([]byte{}, e.CCELTable...)
+	table[36] = 1 // CC type: SEV
+	if s := step(t, appraise(t, &Evidence{Quote: e.Quote, CCEL: e.CCEL, CCELTable: table}, at, nil, nil), "tdx.replay"); s.Status != attest.Fail {
+		t.Fatalf("SEV table: %s %s", s.Status, s.Detail)
+	}
+}

@@ -139,7 +139,11 @@ func (v *Verifier) appraise(a *Attestation, env *attest.Env) *attest.Section {
 	checkBinding(s, a, env)
 	checkAttributes(s, a, env.Policy)
 	checkMeasurements(s, a, env)
+	replayed := checkReplay(s, a, env)
 	s.Claims = claims(a, ch.ext, tcb, qe)
+	for k, v := range replayed {
+		s.Claims[k] = v
+	}
 	return s
 }
 

@@ -11,9 +11,9 @@ import (
 
 func verifyTDXCmd() *cobra.Command {
 	var f verifyFlags
-	var quotePath, collateralPath, reportData string
+	var quotePath, collateralPath, reportData, ccelPath, ccelTablePath string
 	cmd := &cobra.Command{
-		Use:   "tdx --quote FILE [--collateral FILE] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
+		Use:   "tdx --quote FILE [--collateral FILE] [--ccel FILE [--ccel-table FILE]] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
 		Short: "Verify an Intel TDX quote (v4 or v5) with DCAP collateral, offline",
 		Long: `Verify an Intel TDX quote offline: the quote signature by the Quoting
 Enclave's attestation key, the QE report's signature by the PCK key and its
@@ -24,8 +24,9 @@ qe_identity_issuer_chain, pck_crl, pck_crl_issuer_chain, root_ca_crl — the
 shape dcap-qvl and PCCS tooling write) the collateral's signatures and
 freshness at --at, revocation, the platform's and the Quoting Enclave's TCB
 status; the REPORTDATA binding (with --report-data); the TD attributes (a
-DEBUG TD is always refused); and with --policy the tdx section (TCB status
-actions, MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
+DEBUG TD is always refused); with --ccel the replay of the TD's CCEL event
+log against RTMR0-3; and with --policy the tdx section (TCB status actions,
+MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 "skip", with the reason, and keep the verdict at best "warning".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,6 +61,19 @@ actions, MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 					return inputErr("--collateral", collateralPath, ev.Collateral, "Intel DCAP collateral as JSON (fetch it from Intel PCS or a PCCS)", err)
 				}
 			}
+			if ccelPath != "" {
+				if ev.CCEL, err = readInput("--ccel", ccelPath); err != nil {
+					return err
+				}
+			}
+			if ccelTablePath != "" {
+				if ccelPath == "" {
+					return usageErr("--ccel-table needs --ccel (the event log the table describes)")
+				}
+				if ev.CCELTable, err = readInput("--ccel-table", ccelTablePath); err != nil {
+					return err
+				}
+			}
 			if _, err := tdx.Parse(ev); err != nil {
 				return usageErr("--quote %s: %v", quotePath, err)
 			}
@@ -73,6 +87,8 @@ actions, MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 	}
 	cmd.Flags().StringVar(&quotePath, "quote", "", "the quote `FILE`: a TDX quote, version 4 or 5, with its PCK chain embedded")
 	cmd.Flags().StringVar(&collateralPath, "collateral", "", "Intel DCAP collateral `FILE` (JSON)")
+	cmd.Flags().StringVar(&ccelPath, "ccel", "", "the TD's CCEL event log `FILE` (/sys/firmware/acpi/tables/data/CCEL)")
+	cmd.Flags().StringVar(&ccelTablePath, "ccel-table", "", "the CCEL ACPI table `FILE` (/sys/firmware/acpi/tables/CCEL)")
 	cmd.Flags().StringVar(&reportData, "report-data", "", "expected REPORTDATA as `HEX`, up to 64 bytes, zero-padded")
 	f.register(cmd)
 	return cmd

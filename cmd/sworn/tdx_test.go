@@ -76,8 +76,10 @@ func TestVerifyTDXVectors(t *testing.T) {
 // signatures and chain, but its TCB is unknown: not verified (exit 1).
 func TestVerifyTDXNoCollateral(t *testing.T) {
 	quote := vectors.Path(t, "tdx", "gcp-cos-ccel", "cos-113-tdx-quote.dat")
-	code, out, _ := sworn(t, "verify", "tdx", "--quote", quote, "--report-data", "00", "--at", "2025-01-01T00:00:00Z")
-	if code != 1 || !strings.Contains(out, "✔ tdx.chain") || !strings.Contains(out, "✔ tdx.binding") || !strings.Contains(out, "skipped: no collateral given") {
+	ccel := vectors.Path(t, "tdx", "gcp-cos-ccel", "ccel_data.dat")
+	table := vectors.Path(t, "tdx", "gcp-cos-ccel", "ccel_table.dat")
+	code, out, _ := sworn(t, "verify", "tdx", "--quote", quote, "--ccel", ccel, "--ccel-table", table, "--report-data", "00", "--at", "2025-01-01T00:00:00Z")
+	if code != 1 || !strings.Contains(out, "✔ tdx.chain") || !strings.Contains(out, "✔ tdx.binding") || !strings.Contains(out, "✔ tdx.replay") || !strings.Contains(out, "skipped: no collateral given") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
