@@ -43,8 +43,10 @@ const (
 // REPORT_DATA[0:32] is SHA-256 of the runtime data, and REPORT_DATA[32:64]
 // is zero. The runtime data carries the vTPM's attestation key.
 type HCLReport struct {
-	Version     uint32
-	Report      []byte // the 1184-byte SEV-SNP report
+	Version uint32
+	// Report is the 1184-byte SEV-SNP report, or for an Azure TDX VM's HCL
+	// report (see ParseTDXHCLReport) the 1024-byte TDREPORT.
+	Report      []byte
 	RuntimeData []byte // the runtime-data JSON, exactly as hashed
 	Runtime     RuntimeData
 }
@@ -74,7 +76,18 @@ func IsHCLReport(data []byte) bool { return len(data) >= 4 && string(data[:4]) =
 
 // ParseHCLReport parses an Azure HCL report. It checks the layout only; the
 // binding of the runtime data to the report is checked by [HCLReport.CheckBinding].
-func ParseHCLReport(data []byte) (*HCLReport, error) {
+func ParseHCLReport(data []byte) (*HCLReport, error) { return parseHCL(data, hclReportTypeSNP) }
+
+// TDReportSize is the size of a TDX TDREPORT (TDREPORT_STRUCT).
+const TDReportSize = 1024
+
+// ParseTDXHCLReport parses the HCL report of an Azure TDX confidential VM:
+// the same layout, with report type 4 and a 1024-byte TDREPORT at the
+// start of the hardware report's slot. The TDREPORT is MACed, not signed:
+// only the TD quote that carries the same REPORTDATA vouches for it.
+func ParseTDXHCLReport(data []byte) (*HCLReport, error) { return parseHCL(data, hclReportTypeTDX) }
+
+func parseHCL(data []byte, want uint32) (*HCLReport, error) {
 	if len(data) < hclDataOffset {
 		return nil, fmt.Errorf("HCL report is %d bytes; it needs at least %d", len(data), hclDataOffset)
 	}
@@ -85,12 +98,14 @@ func ParseHCLReport(data []byte) (*HCLReport, error) {
 	reportType := binary.LittleEndian.Uint32(data[hclIGVMOffset+8:])
 	hashType := binary.LittleEndian.Uint32(data[hclIGVMOffset+12:])
 	size := binary.LittleEndian.Uint32(data[hclIGVMOffset+16:])
-	switch reportType {
-	case hclReportTypeSNP:
-	case hclReportTypeTDX:
+	switch {
+	case reportType == want:
+	case reportType == hclReportTypeTDX:
 		return nil, errors.New("HCL report holds a TDX report, not SEV-SNP; verify it as TDX evidence")
+	case reportType == hclReportTypeSNP:
+		return nil, errors.New("HCL report holds an SEV-SNP report, not a TDX TDREPORT; verify it as SEV-SNP evidence")
 	default:
-		return nil, fmt.Errorf("HCL report type %d is unknown (want 2, SEV-SNP)", reportType)
+		return nil, fmt.Errorf("HCL report type %d is unknown (want %d)", reportType, want)
 	}
 	if hashType != hclHashSHA256 {
 		return nil, fmt.Errorf("HCL report hash type %d is not supported (want 1, SHA-256)", hashType)
@@ -99,6 +114,9 @@ func ParseHCLReport(data []byte) (*HCLReport, error) {
 		return nil, fmt.Errorf("HCL runtime data size %d does not fit the %d-byte report (limit %d)", size, len(data), MaxHCLRuntimeData)
 	}
 	h.Report = data[hclReportOffset:hclIGVMOffset]
+	if reportType == hclReportTypeTDX {
+		h.Report = h.Report[:TDReportSize]
+	}
 	h.RuntimeData = data[hclDataOffset : hclDataOffset+int(size)]
 	dec := json.NewDecoder(bytes.NewReader(h.RuntimeData))
 	if err := dec.Decode(&h.Runtime); err != nil {
@@ -199,6 +217,9 @@ func (found *JWK) rsa() (*rsa.PublicKey, error) {
 	exp := new(big.Int).SetBytes(e)
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())}, nil
 }
+
+// PEMPublicKey encodes a public key as a PEM PKIX block.
+func PEMPublicKey(pub any) (string, error) { return pemPublicKey(pub) }
 
 // pemPublicKey encodes a public key as a PEM PKIX block.
 func pemPublicKey(pub any) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-tdx-guest/pcs"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/snp"
 )
 
 // Claim names of a TDX section besides attest.ClaimMRTD and
@@ -16,6 +17,10 @@ const (
 	ClaimTCBStatus   = "tcb_status"
 	ClaimAdvisoryIDs = "advisory_ids"
 	ClaimQETCBStatus = "qe_tcb_status"
+	// ClaimHCLAKPub is an Azure TDX VM's vTPM attestation key (PEM) from
+	// the HCL runtime data; the TPM verifier trusts it only when
+	// tdx.binding passed (it is tpm.ClaimHCLAKPub).
+	ClaimHCLAKPub = "hcl_ak_pub"
 )
 
 // claims turns a quote into the claims that policies, rules and release
@@ -70,6 +75,14 @@ func claims(a *Attestation, ext *pcs.PckExtensions, tcb, qe *TCBResult) map[stri
 	}
 	if qe != nil {
 		c[ClaimQETCBStatus] = qe.Status
+	}
+	if h := a.HCL; h != nil {
+		c["hcl"] = map[string]any{"vm_configuration": h.Runtime.VMConfiguration, "user_data": h.Runtime.UserData}
+		if ak, err := h.AKPublic(); err == nil {
+			if p, err := snp.PEMPublicKey(ak); err == nil {
+				c[ClaimHCLAKPub] = p
+			}
+		}
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/snp"
 )
 
 // Evidence is the body of a "tdx" bundle entry: the quote exactly as the
@@ -21,6 +22,11 @@ type Evidence struct {
 	CCEL []byte `cbor:"3,keyasint,omitempty"`
 	// CCELTable is the CCEL ACPI table (/sys/firmware/acpi/tables/CCEL).
 	CCELTable []byte `cbor:"4,keyasint,omitempty"`
+	// HCL is, on an Azure TDX confidential VM, the paravisor's HCL report
+	// (vTPM NV index 0x01400001): its runtime data carries the vTPM's
+	// attestation key and the user-data, and the quote's REPORTDATA must be
+	// SHA-256(runtime data) ‖ 32 zero bytes.
+	HCL []byte `cbor:"5,keyasint,omitempty"`
 }
 
 // Marshal encodes the evidence as a bundle entry body.
@@ -35,6 +41,8 @@ type Attestation struct {
 	Collateral *ParsedCollateral
 	// CCEL and CCELTable are the event log and its ACPI table, or nil.
 	CCEL, CCELTable []byte
+	// HCL is the parsed Azure HCL report, or nil.
+	HCL *snp.HCLReport
 }
 
 // ParseEvidence decodes an entry body and parses it.
@@ -72,6 +80,14 @@ func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parse
 	a := &Attestation{Quote: q}
 	if len(e.CCEL) > 0 {
 		a.CCEL, a.CCELTable = e.CCEL, e.CCELTable
+	}
+	if len(e.HCL) > 0 {
+		if len(e.HCL) > snp.MaxReportSize+snp.MaxHCLRuntimeData {
+			return nil, fmt.Errorf("the HCL report is %d bytes; the limit is %d", len(e.HCL), snp.MaxReportSize+snp.MaxHCLRuntimeData)
+		}
+		if a.HCL, err = snp.ParseTDXHCLReport(e.HCL); err != nil {
+			return nil, err
+		}
 	}
 	if a.PCK, err = parseChain(q.PCKChain, parseCert); err != nil {
 		return nil, fmt.Errorf("the quote's PCK certificate chain: %v", err)

@@ -328,3 +328,40 @@ func TestTDXReplayGCP(t *testing.T) {
 		t.Fatalf("SEV table: %s %s", s.Status, s.Detail)
 	}
 }
+
+// TestTDXAzureHCL: the Azure TDX VM's quote binds its HCL runtime data
+// (REPORTDATA = SHA-256(runtime data) ‖ 0), whose user-data is the
+// binding; the vTPM AK becomes the hcl_ak_pub claim. Altered runtime data,
+// or an HCL report of another TD, fail tdx.binding.
+func TestTDXAzureHCL(t *testing.T) {
+	q := vectors.Read(t, "tdx", "azure-tdx-vtpm", "td-quote.bin")
+	hcl := vectors.Read(t, "tdx", "azure-tdx-vtpm", "hcl-report.bin")
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	zero := make([]byte, 64) // the vector's user-data
+	r := appraise(t, &Evidence{Quote: q, HCL: hcl}, at, nil, zero)
+	if s := step(t, r, "tdx.binding"); s.Status != attest.Pass {
+		t.Fatalf("tdx.binding: %s %s", s.Status, s.Detail)
+	}
+	ak, _ := r.Devices["cpu0"].Claims[ClaimHCLAKPub].(string)
+	if !strings.HasPrefix(ak, "-----BEGIN PUBLIC KEY-----") {
+		t.Fatalf("hcl_ak_pub %q", ak)
+	}
+	if s := step(t, appraise(t, &Evidence{Quote: q, HCL: hcl}, at, nil, []byte("other")), "tdx.binding"); s.Status != attest.Fail || !strings.Contains(s.Detail, "user-data") {
+		t.Fatalf("wrong user-data: %s %s", s.Status, s.Detail)
+	}
+	bad := append([]byte{}, hcl...)
+	i := bytes.Index(bad, []byte(`"user-data"`))
+	bad[i+20] ^= 1
+	if s := step(t, appraise(t, &Evidence{Quote: q, HCL: bad}, at, nil, zero), "tdx.binding"); s.Status != attest.Fail || !strings.Contains(s.Detail, "SHA-256 of the HCL runtime data") {
+		t.Fatalf("altered runtime data: %s %s", s.Status, s.Detail)
+	}
+	other := append([]byte{}, hcl...)
+	other[32+tdInfoRTMROff] ^= 1 // the TDREPORT of another TD state
+	if s := step(t, appraise(t, &Evidence{Quote: q, HCL: other}, at, nil, zero), "tdx.binding"); s.Status != attest.Fail || !strings.Contains(s.Detail, "not the quoted one") {
+		t.Fatalf("other TDREPORT: %s %s", s.Status, s.Detail)
+	}
+	// An SEV-SNP HCL report is refused at parse.
+	if _, err := Parse(&Evidence{Quote: q, HCL: vectors.Read(t, "snp", "azure-cvm-milan-vtpm", "hcl-report.bin")}); err == nil || !strings.Contains(err.Error(), "SEV-SNP") {
+		t.Fatalf("SNP HCL report: %v", err)
+	}
+}

@@ -442,10 +442,15 @@ func (v *Verifier) checkRevocation(s *attest.Section, a *Attestation, ch chain, 
 	env.Ledger.Verify("tdx.revocation", "Intel's current CRLs revoke neither the platform's PCK certificate nor its CA.")
 }
 
-// checkBinding compares REPORTDATA with the binding.
+// checkBinding compares REPORTDATA with the binding; for an Azure TDX VM,
+// REPORTDATA with the HCL runtime data, and its user-data with the binding.
 func checkBinding(s *attest.Section, a *Attestation, env *attest.Env) {
 	const id = "tdx.binding"
 	rd := a.Quote.Body.ReportData[:]
+	if a.HCL != nil {
+		checkHCLBinding(s, a, env)
+		return
+	}
 	if !env.ExpectBinding() {
 		s.Add(id, attest.Skip, "no expected REPORTDATA was given (--report-data)")
 		return
@@ -455,6 +460,51 @@ func checkBinding(s *attest.Section, a *Attestation, env *attest.Env) {
 		return
 	}
 	s.Add(id, attest.Pass, "REPORTDATA equals the expected %s", shortHex(env.Binding[:]))
+	env.Ledger.Verify("tdx.binding", "The CPU quote is bound to this node's keys and freshness.")
+}
+
+// TDREPORT offsets (TDX module ABI, TDREPORT_STRUCT): REPORTMACSTRUCT's
+// REPORTDATA, and TDINFO's MRTD and RTMRs.
+const (
+	tdReportDataOff = 128
+	tdInfoMRTDOff   = 512 + 16
+	tdInfoRTMROff   = 512 + 208
+)
+
+func checkHCLBinding(s *attest.Section, a *Attestation, env *attest.Env) {
+	const id = "tdx.binding"
+	b := &a.Quote.Body
+	h := a.HCL
+	if err := h.CheckBinding(b.ReportData[:]); err != nil {
+		s.Add(id, attest.Fail, "the quote does not bind the HCL runtime data: %v", err)
+		return
+	}
+	td := h.Report
+	same := bytes.Equal(td[tdReportDataOff:tdReportDataOff+64], b.ReportData[:]) && bytes.Equal(td[tdInfoMRTDOff:tdInfoMRTDOff+48], b.MRTD[:])
+	for i := range b.RTMR {
+		off := tdInfoRTMROff + 48*i
+		same = same && bytes.Equal(td[off:off+48], b.RTMR[i][:])
+	}
+	if !same {
+		s.Add(id, attest.Fail, "the HCL report's TDREPORT is not the quoted one: its REPORTDATA, MRTD or RTMRs differ from the quote's")
+		return
+	}
+	env.Ledger.Verify("tdx.hcl", "The vTPM key in the Azure HCL runtime data is bound to the TD quote.")
+	env.Ledger.Assume("azure.paravisor", "Azure's paravisor (HCL) in the TD is honest: it wrote the runtime data and runs the vTPM.")
+	if !env.ExpectBinding() {
+		s.Add(id, attest.Skip, "HCL runtime data matches REPORTDATA, but no expected value was given to compare with its user-data")
+		return
+	}
+	ud, err := h.UserData()
+	if err != nil {
+		s.Add(id, attest.Fail, "%v", err)
+		return
+	}
+	if !bytes.Equal(ud, env.Binding[:]) {
+		s.Add(id, attest.Fail, "HCL runtime data matches REPORTDATA, but its user-data %s is not the expected %s", shortHex(ud), shortHex(env.Binding[:]))
+		return
+	}
+	s.Add(id, attest.Pass, "HCL runtime data matches REPORTDATA, and its user-data is the expected %s", shortHex(env.Binding[:]))
 	env.Ledger.Verify("tdx.binding", "The CPU quote is bound to this node's keys and freshness.")
 }
 

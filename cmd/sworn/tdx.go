@@ -11,9 +11,9 @@ import (
 
 func verifyTDXCmd() *cobra.Command {
 	var f verifyFlags
-	var quotePath, collateralPath, reportData, ccelPath, ccelTablePath string
+	var quotePath, collateralPath, reportData, ccelPath, ccelTablePath, hclPath string
 	cmd := &cobra.Command{
-		Use:   "tdx --quote FILE [--collateral FILE] [--ccel FILE [--ccel-table FILE]] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
+		Use:   "tdx --quote FILE [--collateral FILE] [--ccel FILE [--ccel-table FILE]] [--hcl FILE] [--report-data HEX] [--policy FILE] [--at RFC3339] [--json]",
 		Short: "Verify an Intel TDX quote (v4 or v5) with DCAP collateral, offline",
 		Long: `Verify an Intel TDX quote offline: the quote signature by the Quoting
 Enclave's attestation key, the QE report's signature by the PCK key and its
@@ -23,7 +23,9 @@ tcb_info_signature, tcb_info_issuer_chain, qe_identity, qe_identity_signature,
 qe_identity_issuer_chain, pck_crl, pck_crl_issuer_chain, root_ca_crl — the
 shape dcap-qvl and PCCS tooling write) the collateral's signatures and
 freshness at --at, revocation, the platform's and the Quoting Enclave's TCB
-status; the REPORTDATA binding (with --report-data); the TD attributes (a
+status; the REPORTDATA binding (with --report-data; with --hcl, an Azure TDX
+VM's HCL report: REPORTDATA = SHA-256(runtime data), and --report-data is
+compared with the runtime data's user-data); the TD attributes (a
 DEBUG TD is always refused); with --ccel the replay of the TD's CCEL event
 log against RTMR0-3; and with --policy the tdx section (TCB status actions,
 MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
@@ -74,6 +76,11 @@ MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 					return err
 				}
 			}
+			if hclPath != "" {
+				if ev.HCL, err = readInput("--hcl", hclPath); err != nil {
+					return err
+				}
+			}
 			if _, err := tdx.Parse(ev); err != nil {
 				return usageErr("--quote %s: %v", quotePath, err)
 			}
@@ -89,6 +96,7 @@ MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 	cmd.Flags().StringVar(&collateralPath, "collateral", "", "Intel DCAP collateral `FILE` (JSON)")
 	cmd.Flags().StringVar(&ccelPath, "ccel", "", "the TD's CCEL event log `FILE` (/sys/firmware/acpi/tables/data/CCEL)")
 	cmd.Flags().StringVar(&ccelTablePath, "ccel-table", "", "the CCEL ACPI table `FILE` (/sys/firmware/acpi/tables/CCEL)")
+	cmd.Flags().StringVar(&hclPath, "hcl", "", "an Azure TDX VM's HCL report `FILE` (vTPM NV index 0x01400001)")
 	cmd.Flags().StringVar(&reportData, "report-data", "", "expected REPORTDATA as `HEX`, up to 64 bytes, zero-padded")
 	f.register(cmd)
 	return cmd

@@ -113,3 +113,17 @@ func TestSimBootTDX(t *testing.T) {
 		t.Fatalf("--tee sev: exit %d", code)
 	}
 }
+
+// TestVerifyTDXAzureHCL: an Azure TDX quote with its HCL report binds the
+// runtime data's user-data.
+func TestVerifyTDXAzureHCL(t *testing.T) {
+	quote := vectors.Path(t, "tdx", "azure-tdx-vtpm", "td-quote.bin")
+	hcl := vectors.Path(t, "tdx", "azure-tdx-vtpm", "hcl-report.bin")
+	code, out, _ := sworn(t, "verify", "tdx", "--quote", quote, "--hcl", hcl, "--report-data", strings.Repeat("00", 64), "--at", "2025-01-01T00:00:00Z")
+	if code != 1 || !strings.Contains(out, "✔ tdx.binding") || !strings.Contains(out, "user-data") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, _, stderr := sworn(t, "verify", "tdx", "--quote", quote, "--hcl", quote); code != exitUsage || !strings.Contains(stderr, "HCL") {
+		t.Fatalf("quote as --hcl: exit %d %s", code, stderr)
+	}
+}
