@@ -72,3 +72,21 @@ func FuzzVerifyEntry(f *testing.F) {
 		attest.VerifyEntry(t.Context(), v, attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: data}, simAt.Add(time.Hour), nil, nil)
 	})
 }
+
+// FuzzReplayCCEL replays arbitrary event logs: never a panic.
+func FuzzReplayCCEL(f *testing.F) {
+	var rtmr [4][48]byte
+	if vectors.Root() != "" {
+		log := vectors.Read(f, "tdx", "gcp-cos-ccel", "ccel_data.dat")
+		f.Add(log[:8<<10])
+		q, err := ParseQuote(vectors.Read(f, "tdx", "gcp-cos-ccel", "cos-113-tdx-quote.dat"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		rtmr = q.Body.RTMR
+	}
+	f.Add([]byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, log []byte) {
+		ReplayCCEL(nil, log, rtmr)
+	})
+}
