@@ -22,10 +22,10 @@ const (
 // layerInfo names a layer, says what it rests on, and what its absence means.
 var layerInfo = [numLayers]struct{ title, rests, absent string }{
 	layerRoots: {"Hardware roots of trust",
-		"nothing below it: the vendors' root keys pinned in sworn (AMD's ARK per product line, NVIDIA's device and RIM roots), or sworn's simulated roots when the policy trusts them; their revocation lists as stapled in the bundle",
+		"nothing below it: the vendors' root keys pinned in sworn (AMD's ARK per product line, Intel's SGX Root CA, NVIDIA's device and RIM roots), or sworn's simulated roots when the policy trusts them; their revocation lists as stapled in the bundle",
 		"no device evidence: nothing here rests on a hardware root"},
 	layerCPU: {"CPU TEE",
-		"the hardware roots: the report is signed by a chip key (VCEK or VLEK) that chains to AMD's root",
+		"the hardware roots: the report is signed by a chip key (VCEK or VLEK) that chains to AMD's root, or the quote by a Quoting Enclave whose PCK certificate chains to Intel's root",
 		"no CPU TEE evidence: nothing shows that the node runs in a TEE"},
 	layerBoot: {"Measured boot (vTPM)",
 		"the CPU TEE when the vTPM's attestation key is bound to the TEE report (tpm.binding, tpm.ak); otherwise whoever runs the vTPM",
@@ -85,7 +85,8 @@ func kindLayer(kind string) int {
 func ledgerLayer(id string) int {
 	prefix, _, _ := strings.Cut(id, ".")
 	switch {
-	case id == "amd.root" || strings.HasSuffix(id, ".simulated") || id == "snp.revocation" || id == "snp.no-revocation" ||
+	case id == "amd.root" || id == "intel.root" || strings.HasSuffix(id, ".simulated") || id == "snp.revocation" || id == "snp.no-revocation" ||
+		id == "tdx.revocation" || id == "tdx.no-revocation" || id == "tdx.collateral" ||
 		id == "nvgpu.chain" || id == "nvgpu.rims" || id == "nvgpu.revocation":
 		return layerRoots
 	case prefix == "snp" || prefix == "tdx" || prefix == "amd" || prefix == "intel" || prefix == "azure":
