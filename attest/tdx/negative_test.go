@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/pem"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,16 @@ func TestTDXNegative(t *testing.T) {
 			c.TCBInfo = strings.Replace(c.TCBInfo, `"tcbEvaluationDataNumber":17`, `"tcbEvaluationDataNumber":18`, 1)
 		}), "", nil, "tdx.collateral", attest.Fail, "TCB info's signature does not verify"},
 		{"QE identity signed over other bytes", altered(func(c *Collateral) { c.QEIdentity = strings.Replace(c.QEIdentity, `"isvprodid":2`, `"isvprodid":3`, 1) }), "", nil, "tdx.collateral", attest.Fail, "QE identity's signature does not verify"},
-		{"TCB info under an untrusted chain", altered(func(c *Collateral) { c.TCBInfoIssuerChain = c.PCKCRLIssuerChain }), "", nil, "tdx.collateral", attest.Fail, "signature does not verify"},
+		{"TCB info signed by a PCK key", altered(func(c *Collateral) {
+			sig, _ := rawSign(NewSimPlatform(1).pckKey, []byte(c.TCBInfo))
+			c.TCBInfoSignature = hex.EncodeToString(sig)
+			q, _ := ParseQuote(good.Quote)
+			c.TCBInfoIssuerChain = string(q.PCKChain)
+		}), "", nil, "tdx.collateral", attest.Fail, "not Intel's TCB Signing certificate"},
+		{"QE identity signed by the PCK CA", altered(func(c *Collateral) { c.QEIdentityIssuerChain = c.PCKCRLIssuerChain }), "", nil, "tdx.collateral", attest.Fail, "not Intel's TCB Signing certificate"},
+		{"PCK CRL issuer chain of four", altered(func(c *Collateral) { c.PCKCRLIssuerChain = c.TCBInfoIssuerChain + c.PCKCRLIssuerChain }), "", nil, "tdx.collateral", attest.Fail, "PCK CRL's issuer chain holds 4"},
+		{"PCK chain led by another Intel certificate", &Evidence{Quote: withChain(t, good.Quote, simulatedCA().tcb, simulatedCA().ca, simulatedCA().root), Collateral: good.Collateral}, "", nil, "tdx.chain", attest.Fail, "not an Intel SGX PCK Certificate"},
+		{"PCK chain under another CA", &Evidence{Quote: withChain(t, good.Quote, NewSimPlatform(1).PCK, simulatedCA().tcb, simulatedCA().root), Collateral: good.Collateral}, "", nil, "tdx.chain", attest.Fail, "not Intel's PCK Platform or Processor CA"},
 		{"no collateral under a policy", &Evidence{Quote: good.Quote}, "", nil, "tdx.collateral", attest.Fail, "no DCAP collateral"},
 		{"TCB OutOfDate refused by default", withCollateral(SimCollateralOptions{Status: "OutOfDate", Advisories: []string{"INTEL-SA-00837"}}), "", nil, "tdx.tcb", attest.Fail, "OutOfDate"},
 		{"TCB Revoked refused by default", withCollateral(SimCollateralOptions{Status: "Revoked"}), "", nil, "tdx.tcb", attest.Fail, "Revoked"},
@@ -226,4 +236,19 @@ func TestTDXParseErrors(t *testing.T) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// withChain returns the quote with its PCK chain replaced by certs.
+func withChain(t *testing.T, quote []byte, certs ...*x509.Certificate) []byte {
+	t.Helper()
+	q, err := ParseQuote(quote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []byte
+	for _, c := range certs {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	q.PCKChain = chain
+	return encodeQuote(q)
 }

@@ -226,6 +226,12 @@ func (v *Verifier) checkChain(a *Attestation, roots *Roots, at time.Time) chain 
 		return fail("the quote's PCK chain holds %d certificates; want 3 (PCK certificate, PCK Platform or Processor CA, Intel SGX Root CA)", len(a.PCK))
 	}
 	leaf, ca, root := a.PCK[0], a.PCK[1], a.PCK[2]
+	if !strings.HasPrefix(leaf.Subject.CommonName, "Intel SGX PCK Certificate") || leaf.IsCA {
+		return fail("the quote's PCK chain starts with %q, not an Intel SGX PCK Certificate", leaf.Subject.CommonName)
+	}
+	if cn := ca.Subject.CommonName; !strings.HasPrefix(cn, "Intel SGX PCK Platform CA") && !strings.HasPrefix(cn, "Intel SGX PCK Processor CA") {
+		return fail("the quote's PCK certificate is issued by %q, not Intel's PCK Platform or Processor CA", cn)
+	}
 	if err := v.verifyChain([]*x509.Certificate{leaf, ca, root}, roots, at, "the PCK certificate"); err != nil {
 		return chain{err: err}
 	}
@@ -309,6 +315,9 @@ func (v *Verifier) checkCollateral(s *attest.Section, a *Attestation, ch chain, 
 	if err := v.signedBy(c.QEIdentityRaw, c.QEIdentitySignature, c.QEIdentityChain, roots, env.At, "the QE identity"); err != nil {
 		return fail("%v", err)
 	}
+	if len(c.PCKCRLChain) != 2 {
+		return fail("the PCK CRL's issuer chain holds %d certificates; want the PCK CA and the root", len(c.PCKCRLChain))
+	}
 	if err := v.verifyChain(c.PCKCRLChain, roots, env.At, "the PCK CRL's issuer"); err != nil {
 		return fail("%v", err)
 	}
@@ -370,6 +379,11 @@ func caParam(ca *x509.Certificate) string {
 // signedBy checks a TCB info or QE identity: its issuer chain ends in a
 // trusted root and is valid at at, and its signer signed body.
 func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, roots *Roots, at time.Time, what string) error {
+	// Only Intel's TCB Signing key, which the root certifies directly,
+	// signs collateral: not a PCK key, which lives in a platform.
+	if len(chain) != 2 || chain[0].IsCA || !strings.HasPrefix(chain[0].Subject.CommonName, "Intel SGX TCB Signing") {
+		return fmt.Errorf("%s's issuer chain is not Intel's TCB Signing certificate under the root (it starts with %q, %d certificates): only that key signs TCB info and QE identity", what, chain[0].Subject.CommonName, len(chain))
+	}
 	if err := v.verifyChain(chain, roots, at, what+"'s signer"); err != nil {
 		return err
 	}
