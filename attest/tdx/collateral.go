@@ -31,12 +31,19 @@ const (
 // signatures (hex r ‖ s) and issuer chains (PEM), the PCK CRL of the PCK's
 // issuing CA and the root CA's CRL (hex DER), the PCK CRL's issuer chain.
 type Collateral struct {
-	PCKCRLIssuerChain     string `json:"pck_crl_issuer_chain"`
-	RootCACRL             string `json:"root_ca_crl"`
-	PCKCRL                string `json:"pck_crl"`
-	TCBInfoIssuerChain    string `json:"tcb_info_issuer_chain"`
-	TCBInfo               string `json:"tcb_info"`
-	TCBInfoSignature      string `json:"tcb_info_signature"`
+	// PCKCRLIssuerChain is PEM: the PCK CA and the root.
+	PCKCRLIssuerChain string `json:"pck_crl_issuer_chain"`
+	// RootCACRL and PCKCRL are hex DER (or PEM).
+	RootCACRL string `json:"root_ca_crl"`
+	PCKCRL    string `json:"pck_crl"`
+	// TCBInfoIssuerChain is PEM: Intel's TCB Signing certificate and the root.
+	TCBInfoIssuerChain string `json:"tcb_info_issuer_chain"`
+	// TCBInfo is the tcbInfo JSON exactly as signed; TCBInfoSignature its
+	// signature, hex r ‖ s.
+	TCBInfo          string `json:"tcb_info"`
+	TCBInfoSignature string `json:"tcb_info_signature"`
+	// QEIdentityIssuerChain, QEIdentity and QEIdentitySignature are the
+	// same for the TD Quoting Enclave's identity (enclaveIdentity JSON).
 	QEIdentityIssuerChain string `json:"qe_identity_issuer_chain"`
 	QEIdentity            string `json:"qe_identity"`
 	QEIdentitySignature   string `json:"qe_identity_signature"`
@@ -51,13 +58,17 @@ type ParsedCollateral struct {
 	Raw []byte
 	// TCBInfoRaw and QEIdentityRaw are the signed bytes.
 	TCBInfoRaw, QEIdentityRaw []byte
-	TCBInfo                   pcs.TcbInfo
-	QEIdentity                pcs.EnclaveIdentity
+	// TCBInfo and QEIdentity are them decoded.
+	TCBInfo    pcs.TcbInfo
+	QEIdentity pcs.EnclaveIdentity
 	// TCBInfoSignature and QEIdentitySignature are raw r ‖ s.
 	TCBInfoSignature, QEIdentitySignature []byte
-	TCBInfoChain, QEIdentityChain         []*x509.Certificate
-	PCKCRLChain                           []*x509.Certificate
-	PCKCRL, RootCRL                       *x509.RevocationList
+	// TCBInfoChain, QEIdentityChain and PCKCRLChain are the issuer chains,
+	// signer first.
+	TCBInfoChain, QEIdentityChain []*x509.Certificate
+	PCKCRLChain                   []*x509.Certificate
+	// PCKCRL and RootCRL are the CRLs.
+	PCKCRL, RootCRL *x509.RevocationList
 }
 
 // ParseCollateral decodes collateral JSON strictly: every field present,

@@ -34,6 +34,7 @@ func (e *Evidence) Marshal() ([]byte, error) { return attest.MarshalCBOR(e) }
 
 // Attestation is parsed TDX evidence.
 type Attestation struct {
+	// Quote is the parsed quote.
 	Quote *Quote
 	// PCK is the PCK chain from the quote, leaf first.
 	PCK []*x509.Certificate

@@ -42,18 +42,30 @@ const (
 // Body is the TD quote body: the TD's measurements and attributes as the
 // TDX module reported them.
 type Body struct {
-	TEETCBSVN      [16]byte
-	MRSEAM         [48]byte
-	MRSIGNERSEAM   [48]byte
+	// TEETCBSVN is the TDX module's TCB SVN (byte 0 its SVN, byte 1 its
+	// major version), matched against the TCB info's TDX components.
+	TEETCBSVN [16]byte
+	// MRSEAM and MRSIGNERSEAM measure the TDX module and its signer
+	// (zero for Intel's).
+	MRSEAM       [48]byte
+	MRSIGNERSEAM [48]byte
+	// SEAMAttributes are the TDX module's attributes.
 	SEAMAttributes [8]byte
-	TDAttributes   [8]byte
-	XFAM           [8]byte
-	MRTD           [48]byte
-	MRCONFIGID     [48]byte
-	MROWNER        [48]byte
-	MROWNERCONFIG  [48]byte
-	RTMR           [4][48]byte
-	ReportData     [64]byte
+	// TDAttributes are the TD's attributes (see AttrDebug and the others).
+	TDAttributes [8]byte
+	// XFAM is the TD's extended feature mask.
+	XFAM [8]byte
+	// MRTD measures the TD's initial contents (its firmware).
+	MRTD [48]byte
+	// MRCONFIGID, MROWNER and MROWNERCONFIG are set by the host at TD
+	// creation, as the TD's owner asked.
+	MRCONFIGID    [48]byte
+	MROWNER       [48]byte
+	MROWNERCONFIG [48]byte
+	// RTMR are the runtime measurement registers 0 to 3.
+	RTMR [4][48]byte
+	// ReportData is REPORTDATA: sworn's binding.
+	ReportData [64]byte
 	// TEETCBSVN2 and MRSERVICETD are set in a TDX 1.5 body only.
 	TEETCBSVN2  [16]byte
 	MRSERVICETD [48]byte
@@ -62,13 +74,19 @@ type Body struct {
 // QEReport is the SGX report of the Quoting Enclave, which certifies the
 // quote's attestation key.
 type QEReport struct {
-	CPUSVN     [16]byte
+	// CPUSVN is the platform's CPU SVN as the enclave saw it.
+	CPUSVN [16]byte
+	// MiscSelect and Attributes are the enclave's, matched under the QE
+	// identity's masks.
 	MiscSelect uint32
 	Attributes [16]byte
-	MRENCLAVE  [32]byte
-	MRSIGNER   [32]byte
-	ISVProdID  uint16
-	ISVSVN     uint16
+	// MRENCLAVE and MRSIGNER measure the enclave and its signer (Intel).
+	MRENCLAVE [32]byte
+	MRSIGNER  [32]byte
+	// ISVProdID and ISVSVN are the enclave's product ID and SVN.
+	ISVProdID uint16
+	ISVSVN    uint16
+	// ReportData is SHA-256(attestation key ‖ QE authentication data) ‖ 0.
 	ReportData [64]byte
 }
 
