@@ -9,6 +9,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/sim"
 	"github.com/sworn-dev/sworn/tlog"
@@ -44,14 +45,21 @@ type SimPlatform struct {
 	Seed uint64
 	// GPUs is the number of simulated GPUs.
 	GPUs int
+	// TEE is the simulated CPU TEE: "snp" (the default) or "tdx".
+	TEE string
 }
 
 // Name implements Platform.
-func (p *SimPlatform) Name() string { return fmt.Sprintf("simulated (%d GPUs)", p.GPUs) }
+func (p *SimPlatform) Name() string {
+	if p.TEE == attest.KindTDX {
+		return fmt.Sprintf("simulated TDX (%d GPUs)", p.GPUs)
+	}
+	return fmt.Sprintf("simulated (%d GPUs)", p.GPUs)
+}
 
 // Bundle implements Platform.
 func (p *SimPlatform) Bundle(_ context.Context, r EvidenceRequest) (*attest.Bundle, error) {
-	n, err := sim.Boot(sim.Options{Seed: p.Seed, At: r.At, Nonce: r.Nonce, Epoch: r.Epoch, GPUs: p.GPUs, Release: r.Release, Keys: &r.Keys})
+	n, err := sim.Boot(sim.Options{Seed: p.Seed, At: r.At, Nonce: r.Nonce, Epoch: r.Epoch, GPUs: p.GPUs, Release: r.Release, Keys: &r.Keys, TEE: p.TEE})
 	if err != nil {
 		return nil, err
 	}
@@ -102,28 +110,84 @@ func (p *SNPPlatform) Bundle(ctx context.Context, r EvidenceRequest) (*attest.Bu
 		return nil, err
 	}
 	b.Evidence = append(b.Evidence, attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body})
-	if p.NVML != nil {
-		// The ready gate: every GPU verified here before it takes work.
-		if _, err := nvgpu.Gate(ctx, p.NVML, p.GPU, binding, r.At, p.Policy, p.Collateral); err != nil {
-			return nil, fmt.Errorf("GPU ready gate: %v", err)
+	if err := addGPUs(ctx, b, binding, r.At, p.NVML, p.GPU, p.Policy, p.Collateral); err != nil {
+		return nil, err
+	}
+	return b, b.Validate()
+}
+
+// addGPUs passes every GPU through the ready gate and adds its evidence,
+// with its collateral, to b (nothing when lib is nil).
+func addGPUs(ctx context.Context, b *attest.Bundle, binding attest.Binding, at time.Time, lib nvgpu.NVML, v *nvgpu.Verifier, pol *policy.Policy, collateral nvgpu.Collateral) error {
+	if lib == nil {
+		return nil
+	}
+	// The ready gate: every GPU verified here before it takes work.
+	if _, err := nvgpu.Gate(ctx, lib, v, binding, at, pol, collateral); err != nil {
+		return fmt.Errorf("GPU ready gate: %v", err)
+	}
+	gpus, err := nvgpu.Collect(lib, binding, pol)
+	if err != nil {
+		return fmt.Errorf("GPUs: %v", err)
+	}
+	for i, e := range gpus {
+		ev, err := nvgpu.ParseEvidence(e.Body)
+		if err == nil && collateral != nil {
+			err = collateral(ctx, ev)
 		}
-		gpus, err := nvgpu.Collect(p.NVML, binding, p.Policy)
+		if err == nil {
+			gpus[i].Body, err = ev.Marshal()
+		}
 		if err != nil {
-			return nil, fmt.Errorf("GPUs: %v", err)
+			return fmt.Errorf("%s collateral: %v", e.Device, err)
 		}
-		for i, e := range gpus {
-			ev, err := nvgpu.ParseEvidence(e.Body)
-			if err == nil && p.Collateral != nil {
-				err = p.Collateral(ctx, ev)
-			}
-			if err == nil {
-				gpus[i].Body, err = ev.Marshal()
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s collateral: %v", e.Device, err)
-			}
-		}
-		b.Evidence = append(b.Evidence, gpus...)
+	}
+	b.Evidence = append(b.Evidence, gpus...)
+	return nil
+}
+
+// TDXPlatform collects real evidence inside an Intel TDX guest: the quote
+// through configfs-tsm with the binding as REPORTDATA, the DCAP collateral
+// it is given, the CCEL event log when the firmware publishes one, and,
+// with GPUs, each GPU's report as SNPPlatform does. It has never run on
+// real hardware in this project's tests (see README).
+type TDXPlatform struct {
+	// NVML, GPU and Collateral are as in SNPPlatform.
+	NVML       nvgpu.NVML
+	GPU        *nvgpu.Verifier
+	Collateral nvgpu.Collateral
+	// Policy is the node's policy.
+	Policy *policy.Policy
+	// TDXCollateral is Intel's DCAP collateral for this platform (JSON,
+	// see tdx.Collateral), stapled to every quote.
+	TDXCollateral []byte
+}
+
+// Name implements Platform.
+func (p *TDXPlatform) Name() string { return "Intel TDX" }
+
+// Bundle implements Platform.
+func (p *TDXPlatform) Bundle(ctx context.Context, r EvidenceRequest) (*attest.Bundle, error) {
+	b, err := newBundle(r)
+	if err != nil {
+		return nil, err
+	}
+	binding := b.Binding()
+	c, err := tdx.NewCollector(p.TDXCollateral)
+	if err != nil {
+		return nil, fmt.Errorf("TDX: %v", err)
+	}
+	ev, err := c.Collect([64]byte(binding))
+	if err != nil {
+		return nil, fmt.Errorf("TDX quote: %v", err)
+	}
+	body, err := ev.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	b.Evidence = append(b.Evidence, attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: body})
+	if err := addGPUs(ctx, b, binding, r.At, p.NVML, p.GPU, p.Policy, p.Collateral); err != nil {
+		return nil, err
 	}
 	return b, b.Validate()
 }

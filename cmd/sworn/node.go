@@ -19,6 +19,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/nvgpu/nvml"
 	"github.com/sworn-dev/sworn/attest/snp"
+	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
@@ -27,7 +28,7 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Run a sworn node: the attested OHTTP gateway in front of an inference engine"}
-	var platform, engine, release, policyPath, listen, logLevel, crlPath string
+	var platform, engine, release, policyPath, listen, logLevel, crlPath, tdxCollateral, simTEE string
 	var gpus int
 	var seed uint64
 	var epoch time.Duration
@@ -35,12 +36,14 @@ func newNodeCmd() *cobra.Command {
 	var tps float64
 	var allowWarning bool
 	serve := &cobra.Command{
-		Use:   "serve --platform sim|snp|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST]...",
+		Use:   "serve --platform sim|snp|tdx|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST]...",
 		Short: "Serve encrypted requests once the node's own evidence passes its policy",
 		Long: `serve makes the node's request and receipt keys in memory, collects evidence
-bound to them (--platform sim: the simulators, every result SIMULATED; snp:
-configfs-tsm or /dev/sev-guest and NVML; auto: snp when /dev/sev-guest or
-configfs-tsm is there, else refuses), appraises its own bundle with the
+bound to them (--platform sim: the simulators, every result SIMULATED, with
+--sim-tee tdx a TDX CPU; snp: configfs-tsm or /dev/sev-guest and NVML; tdx:
+configfs-tsm, the CCEL event log and the DCAP collateral of --tdx-collateral;
+auto: tdx when /dev/tdx_guest is there, snp when /dev/sev-guest or
+configfs-tsm is, else refuses), appraises its own bundle with the
 client's pipeline, and serves only while that passes. It forwards decrypted
 requests to the engine on loopback (--engine echo runs the built-in echo
 engine) and writes nothing to disk. See docs/node.md.`,
@@ -71,7 +74,7 @@ engine) and writes nothing to disk. See docs/node.md.`,
 				return usageErr("--log-level %q: use debug, info, warn or error", logLevel)
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			plat, err := nodePlatform(platform, gpus, seed, p, crlPath)
+			plat, err := nodePlatform(platform, gpus, seed, p, crlPath, tdxCollateral, simTEE)
 			if err != nil {
 				return err
 			}
@@ -102,7 +105,9 @@ engine) and writes nothing to disk. See docs/node.md.`,
 		},
 	}
 	f := serve.Flags()
-	f.StringVar(&platform, "platform", "auto", "where evidence comes from: `sim`, snp or auto")
+	f.StringVar(&platform, "platform", "auto", "where evidence comes from: `sim`, snp, tdx or auto")
+	f.StringVar(&tdxCollateral, "tdx-collateral", "", "Intel's DCAP collateral `FILE` (JSON) for this platform, stapled to each quote (--platform tdx)")
+	f.StringVar(&simTEE, "sim-tee", "snp", "the simulated CPU TEE, `snp` or tdx (--platform sim)")
 	f.StringVar(&engine, "engine", "", "the OpenAI-compatible engine's base `URL` on loopback, or echo for the built-in echo engine")
 	f.StringVar(&release, "release", "", "the release proof `FILE` to staple (sworn release publish)")
 	f.StringVar(&policyPath, "policy", "", "policy `FILE` the node's own evidence must pass")
@@ -147,9 +152,14 @@ func excerpt(s string) string {
 	}, s)
 }
 
-func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath string) (node.Platform, error) {
+func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath, tdxCollateral, simTEE string) (node.Platform, error) {
+	if simTEE != "snp" && simTEE != "tdx" {
+		return nil, usageErr("--sim-tee %q: use snp or tdx", excerpt(simTEE))
+	}
 	if name == "auto" {
-		if _, err := os.Stat("/dev/sev-guest"); err == nil {
+		if _, err := os.Stat("/dev/tdx_guest"); err == nil {
+			name = "tdx"
+		} else if _, err := os.Stat("/dev/sev-guest"); err == nil {
 			name = "snp"
 		} else if _, err := os.Stat("/sys/kernel/config/tsm/report"); err == nil {
 			name = "snp"
@@ -159,7 +169,27 @@ func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath 
 	}
 	switch name {
 	case "sim":
-		return &node.SimPlatform{Seed: seed, GPUs: gpus}, nil
+		return &node.SimPlatform{Seed: seed, GPUs: gpus, TEE: simTEE}, nil
+	case "tdx":
+		pl := &node.TDXPlatform{Policy: p}
+		if gpus > 0 {
+			lib, err := nvml.Open()
+			if err != nil {
+				return nil, failErr("--platform tdx with --gpus: NVML: %v", err)
+			}
+			pl.NVML, pl.GPU = lib, nvgpu.NewVerifier(nvgpu.NewCache(0))
+		}
+		if tdxCollateral != "" {
+			data, err := readInput("--tdx-collateral", tdxCollateral)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tdx.ParseCollateral(data); err != nil {
+				return nil, inputErr("--tdx-collateral", tdxCollateral, data, "Intel DCAP collateral as JSON (see docs/tdx.md)", err)
+			}
+			pl.TDXCollateral = data
+		}
+		return pl, nil
 	case "snp":
 		pl := &node.SNPPlatform{}
 		if gpus > 0 {
@@ -181,7 +211,7 @@ func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath 
 		}
 		return pl, nil
 	}
-	return nil, usageErr("--platform %q: use sim, snp or auto", excerpt(name))
+	return nil, usageErr("--platform %q: use sim, snp, tdx or auto", excerpt(name))
 }
 
 // nodeEngine returns the engine's URL; echo starts the built-in engine on
