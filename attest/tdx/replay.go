@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-eventlog/tcg"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/tpm"
 )
 
 // Size bounds of a CCEL event log and its ACPI table.
@@ -28,6 +29,12 @@ const (
 	ClaimKernelCmdline  = "kernel_cmdline"
 	ClaimGRUBCommands   = "grub_commands"
 	ClaimCCELExtraction = "ccel_extraction"
+	// ClaimUKISections are the UKI sections systemd-stub measured into
+	// RTMR2 (CC MR 3), as attest/tpm reads them from PCR 11 of a TPM log:
+	// [{name, digest}].
+	ClaimUKISections = "uki_sections"
+	// ClaimUKINote says why RTMR2's EV_IPL events are not a UKI boot.
+	ClaimUKINote = "uki_note"
 )
 
 // ReplayCCEL replays a TDX Confidential Computing event log (TCG
@@ -76,6 +83,13 @@ func ReplayCCEL(table, log []byte, rtmr [4][48]byte) (claims map[string]any, err
 	if xerr != nil {
 		claims[ClaimCCELExtraction] = xerr.Error()
 	}
+	// A UKI boot: systemd-stub measures its sections into PCR 11, which a
+	// TD's CCEL maps to RTMR2 (CC MR 3).
+	if uki, err := tpm.UKISections(events, 3, crypto.SHA384, "RTMR2 (CC MR 3)"); err != nil {
+		claims[ClaimUKINote] = err.Error()
+	} else if len(uki) > 0 {
+		claims[ClaimUKISections] = uki
+	}
 	return claims, nil
 }
 
@@ -101,6 +115,13 @@ func checkReplay(s *attest.Section, a *Attestation, env *attest.Env) map[string]
 	detail := fmt.Sprintf("the CCEL event log (%d events) reproduces RTMR0–3", c[ClaimCCELEvents])
 	if cmd, ok := c[ClaimKernelCmdline].(string); ok {
 		detail += fmt.Sprintf("; kernel command line %q", excerpt(cmd, 80))
+	}
+	if uki, ok := c[ClaimUKISections].([]tpm.UKISection); ok {
+		var names []string
+		for _, u := range uki {
+			names = append(names, u.Name)
+		}
+		detail += "; UKI sections in RTMR2: " + strings.Join(names, ", ")
 	}
 	s.Add(id, attest.Pass, "%s", detail)
 	env.Ledger.Verify("tdx.replay", "The TD's boot event log reproduces the quoted RTMRs.")

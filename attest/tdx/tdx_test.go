@@ -3,6 +3,7 @@ package tdx
 import (
 	"bytes"
 	"context"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/internal/vectors"
 	"github.com/sworn-dev/sworn/policy"
 )
@@ -363,5 +365,52 @@ func TestTDXAzureHCL(t *testing.T) {
 	// An SEV-SNP HCL report is refused at parse.
 	if _, err := Parse(&Evidence{Quote: q, HCL: vectors.Read(t, "snp", "azure-cvm-milan-vtpm", "hcl-report.bin")}); err == nil || !strings.Contains(err.Error(), "SEV-SNP") {
 		t.Fatalf("SNP HCL report: %v", err)
+	}
+}
+
+// TestTDXReplayGKEUKI replays the GKE node's UKI boot log (no quote: the
+// RTMRs are computed from trustee's parsed view of the same log, an
+// independent reading) and finds the six UKI sections systemd-stub
+// measured into RTMR2, each name event's digest being SHA-384(name ‖ NUL).
+func TestTDXReplayGKEUKI(t *testing.T) {
+	log := vectors.Read(t, "tdx", "gke-uki-ccel", "CCEL_data_grub_gke.bin")
+	var view struct {
+		Events []struct {
+			Index   int    `json:"index"`
+			Type    string `json:"type_name"`
+			Digests []struct {
+				Digest string `json:"digest"`
+			} `json:"digests"`
+		} `json:"uefi_event_logs"`
+	}
+	if err := json.Unmarshal(vectors.Read(t, "tdx", "gke-uki-ccel", "CCEL_data_grub_gke_out.json"), &view); err != nil {
+		t.Fatal(err)
+	}
+	var rtmr [4][48]byte
+	for _, e := range view.Events {
+		if e.Type == "EV_NO_ACTION" || e.Index < 1 || e.Index > 4 || len(e.Digests) != 1 {
+			continue
+		}
+		d, _ := hex.DecodeString(e.Digests[0].Digest)
+		h := sha512.New384()
+		h.Write(rtmr[e.Index-1][:])
+		h.Write(d)
+		copy(rtmr[e.Index-1][:], h.Sum(nil))
+	}
+	c, err := ReplayCCEL(nil, log, rtmr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uki, _ := c[ClaimUKISections].([]tpm.UKISection)
+	var names []string
+	for _, s := range uki {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, " ") != ".linux .osrel .cmdline .initrd .uname .sbat" {
+		t.Fatalf("UKI sections %v (note: %v)", names, c[ClaimUKINote])
+	}
+	rtmr[2][0] ^= 1
+	if _, err := ReplayCCEL(nil, log, rtmr); err == nil {
+		t.Fatal("the log replayed to an altered RTMR2")
 	}
 }

@@ -390,28 +390,14 @@ func (c *LogClaims) extract() error {
 	}
 	// systemd-stub: PCR 11 pairs (name, contents), PCR 12/13 loads, and
 	// sworn's node measurement on PCR 15.
-	var pending *UKISection
+	uki, err := UKISections(events, 11, c.hash, "PCR 11")
+	if err != nil {
+		return err
+	}
+	c.UKI = append(c.UKI, uki...)
 	for _, e := range events {
 		t := uint32(e.Type)
 		switch {
-		case e.Index == 11 && t == evIPL:
-			name, ok := utf16z(e.Data)
-			if !ok {
-				return fmt.Errorf("PCR 11 event #%d (EV_IPL) has data that is not a UTF-16 section name: the log is not what systemd-stub writes", e.Num())
-			}
-			nh := c.hash.New()
-			nh.Write([]byte(name))
-			nh.Write([]byte{0})
-			if pending == nil && bytes.Equal(nh.Sum(nil), e.Digest) {
-				pending = &UKISection{Name: name}
-				continue
-			}
-			if pending == nil || pending.Name != name {
-				return fmt.Errorf("PCR 11 event #%d measures UKI section %q without its name event first: the log is not what systemd-stub writes", e.Num(), name)
-			}
-			pending.Digest = hex.EncodeToString(e.Digest)
-			c.UKI = append(c.UKI, *pending)
-			pending = nil
 		case (e.Index == 12 || e.Index == 13) && (t == evIPL || t == evEventTag):
 			ev := Event{Seq: int(e.Num()), PCR: e.Index, Type: typeName(t), Digest: hex.EncodeToString(e.Digest)}
 			if s, ok := utf16z(e.Data); ok {
@@ -443,9 +429,6 @@ func (c *LogClaims) extract() error {
 			}
 			c.NodeSoftware = append(c.NodeSoftware, v)
 		}
-	}
-	if pending != nil {
-		return fmt.Errorf("PCR 11: UKI section %s was named but its contents event is missing or altered: the log is not what systemd-stub writes", pending.Name)
 	}
 	return nil
 }
@@ -542,6 +525,41 @@ func secureBootState(events []tcg.Event) sbResult {
 		DBXHashes: len(sb.GetDbx().GetHashes()),
 		Authority: certNames(sb.GetAuthority()),
 	}}
+}
+
+// UKISections reads the UKI sections systemd-stub measured into register
+// index (PCR 11 in a TPM log; CC MR 3, i.e. RTMR2, in a TDX CCEL) of a
+// replayed log: EV_IPL pairs of the section name (UTF-16 data, digest =
+// hash(name ‖ NUL)) and its contents. where names the register in errors.
+func UKISections(events []tcg.Event, index int, h crypto.Hash, where string) ([]UKISection, error) {
+	var out []UKISection
+	var pending *UKISection
+	for _, e := range events {
+		if e.Index != index || uint32(e.Type) != evIPL {
+			continue
+		}
+		name, ok := utf16z(e.Data)
+		if !ok {
+			return nil, fmt.Errorf("%s event #%d (EV_IPL) has data that is not a UTF-16 section name: the log is not what systemd-stub writes", where, e.Num())
+		}
+		nh := h.New()
+		nh.Write([]byte(name))
+		nh.Write([]byte{0})
+		if pending == nil && bytes.Equal(nh.Sum(nil), e.Digest) {
+			pending = &UKISection{Name: name}
+			continue
+		}
+		if pending == nil || pending.Name != name {
+			return nil, fmt.Errorf("%s event #%d measures UKI section %q without its name event first: the log is not what systemd-stub writes", where, e.Num(), name)
+		}
+		pending.Digest = hex.EncodeToString(e.Digest)
+		out = append(out, *pending)
+		pending = nil
+	}
+	if pending != nil {
+		return nil, fmt.Errorf("%s: UKI section %s was named but its contents event is missing or altered: the log is not what systemd-stub writes", where, pending.Name)
+	}
+	return out, nil
 }
 
 // utf16z decodes UTF-16LE text with an optional terminating NUL.

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sworn-dev/sworn/attest"
-	"github.com/sworn-dev/sworn/attest/tdx"
 	"github.com/sworn-dev/sworn/internal/vectors"
 	"github.com/sworn-dev/sworn/policy"
 )
@@ -497,26 +496,3 @@ func asReplay(err error, re **ReplayError) bool {
 	return ok
 }
 
-// TestAzureTDXvTPMRealSection: the Azure TDX vTPM's quote is bound to the
-// TEE through the section the TDX verifier makes of the real TD quote and
-// HCL report (not a stub): its hcl_ak_pub claim is the vTPM's AK.
-func TestAzureTDXvTPMRealSection(t *testing.T) {
-	q, ak := readAzure(t, "tdx/azure-tdx-vtpm")
-	ev := &tdx.Evidence{Quote: vectors.Read(t, "tdx", "azure-tdx-vtpm", "td-quote.bin"), HCL: vectors.Read(t, "tdx", "azure-tdx-vtpm", "hcl-report.bin")}
-	body, err := ev.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var zero attest.Binding // the vector's HCL user-data
-	r := attest.VerifyEntry(context.Background(), tdx.NewVerifier(), attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: body}, vectorTime, nil, &zero)
-	cpu := r.Devices["cpu0"]
-	if cpu.FirstFailure() != nil || cpu.Step("tdx.binding").Status != attest.Pass {
-		t.Fatalf("TDX section: %+v", cpu.Steps)
-	}
-	if cpu.Claims[ClaimHCLAKPub] != ak {
-		t.Fatalf("hcl_ak_pub %v, want %s", cpu.Claims[ClaimHCLAKPub], ak)
-	}
-	s := runVerify(t, &Verifier{Nonce: quoteNonce(t, q)}, azureEvidence(t, q, ak), nil, map[string]*attest.Section{"cpu0": cpu})
-	wantStep(t, s, StepQuote, attest.Pass, "")
-	wantStep(t, s, StepBinding, attest.Pass, "")
-}
