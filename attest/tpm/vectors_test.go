@@ -495,4 +495,3 @@ func asReplay(err error, re **ReplayError) bool {
 	*re = r
 	return ok
 }
-
