@@ -2,6 +2,7 @@ package tdx
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -54,8 +55,9 @@ func (c *Collateral) Marshal() ([]byte, error) { return json.Marshal(c) }
 
 // ParsedCollateral is collateral whose pieces are decoded (not verified).
 type ParsedCollateral struct {
-	// Raw is the JSON it was parsed from.
-	Raw []byte
+	// Raw is the JSON it was parsed from; Digest its SHA-256.
+	Raw    []byte
+	Digest [32]byte
 	// TCBInfoRaw and QEIdentityRaw are the signed bytes.
 	TCBInfoRaw, QEIdentityRaw []byte
 	// TCBInfo and QEIdentity are them decoded.
@@ -90,7 +92,7 @@ func parseCollateral(data []byte, parseCert func([]byte) (*x509.Certificate, err
 	if dec.More() {
 		return nil, errors.New("collateral has data after its JSON object")
 	}
-	p := &ParsedCollateral{Raw: data, TCBInfoRaw: []byte(c.TCBInfo), QEIdentityRaw: []byte(c.QEIdentity)}
+	p := &ParsedCollateral{Raw: data, Digest: sha256.Sum256(data), TCBInfoRaw: []byte(c.TCBInfo), QEIdentityRaw: []byte(c.QEIdentity)}
 	var err error
 	for _, f := range []struct {
 		name string
@@ -130,6 +132,12 @@ func parseCollateral(data []byte, parseCert func([]byte) (*x509.Certificate, err
 		return nil, fmt.Errorf("collateral root_ca_crl: %v", err)
 	}
 	return p, nil
+}
+
+// pieceKey identifies one signed piece of the collateral (its bytes, its
+// signature and its issuer chain all lie in Raw).
+func (p *ParsedCollateral) pieceKey(piece string) [32]byte {
+	return sha256.Sum256(append([]byte("sworn tdx collateral "+piece+"\x00"), p.Digest[:]...))
 }
 
 // strictJSON decodes one JSON value, refusing trailing data.

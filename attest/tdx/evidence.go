@@ -48,23 +48,34 @@ type Attestation struct {
 
 // ParseEvidence decodes an entry body and parses it.
 func ParseEvidence(body []byte) (*Attestation, error) {
-	return parseEvidence(body, x509.ParseCertificate, x509.ParseRevocationList)
-}
-
-func parseEvidence(body []byte, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
 	var e Evidence
 	if err := attest.UnmarshalCBOR(body, &e); err != nil {
 		return nil, fmt.Errorf("TDX evidence is malformed: %v", err)
 	}
-	return parse(&e, parseCert, parseCRL)
+	return Parse(&e)
 }
 
 // Parse parses a quote and its collateral.
-func Parse(e *Evidence) (*Attestation, error) {
-	return parse(e, x509.ParseCertificate, x509.ParseRevocationList)
+func Parse(e *Evidence) (*Attestation, error) { return parse(e, plainParsers) }
+
+// parsers parse the pieces of evidence; the Verifier's reuse earlier parses.
+type parsers struct {
+	cert  func([]byte) (*x509.Certificate, error)
+	crl   func([]byte) (*x509.RevocationList, error)
+	chain func([]byte) ([]*x509.Certificate, error)
+	coll  func([]byte) (*ParsedCollateral, error)
 }
 
-func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parseCRL func([]byte) (*x509.RevocationList, error)) (*Attestation, error) {
+var plainParsers = parsers{
+	cert: x509.ParseCertificate,
+	crl:  x509.ParseRevocationList,
+	chain: func(pem []byte) ([]*x509.Certificate, error) {
+		return parseChain(pem, x509.ParseCertificate)
+	},
+	coll: ParseCollateral,
+}
+
+func parse(e *Evidence, ps parsers) (*Attestation, error) {
 	q, err := ParseQuote(e.Quote)
 	if err != nil {
 		return nil, err
@@ -90,11 +101,11 @@ func parse(e *Evidence, parseCert func([]byte) (*x509.Certificate, error), parse
 			return nil, err
 		}
 	}
-	if a.PCK, err = parseChain(q.PCKChain, parseCert); err != nil {
+	if a.PCK, err = ps.chain(q.PCKChain); err != nil {
 		return nil, fmt.Errorf("the quote's PCK certificate chain: %v", err)
 	}
 	if len(e.Collateral) > 0 {
-		if a.Collateral, err = parseCollateral(e.Collateral, parseCert, parseCRL); err != nil {
+		if a.Collateral, err = ps.coll(e.Collateral); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package tdx
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
@@ -246,7 +247,7 @@ func TestTDXV5(t *testing.T) {
 	// it with the same key, so the signature checks under it at a time it
 	// was valid.
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := v.signedBy(resp.TCBInfo, sig, chain, v.production, at, "the v5 TCB info"); err != nil {
+	if err := v.signedBy(resp.TCBInfo, sig, chain, sha256.Sum256(append(append([]byte{}, resp.TCBInfo...), sig...)), v.production, at, "the v5 TCB info"); err != nil {
 		t.Fatal(err)
 	}
 	var p ParsedCollateral

@@ -32,12 +32,13 @@ type Verifier struct {
 	production *Roots
 	simulated  *Roots
 
-	mu    sync.Mutex
-	cache map[[32]byte]window
-	certs map[[32]byte]*x509.Certificate
-	crls  map[[32]byte]*x509.RevocationList
-	exts  map[[32]byte]*pcs.PckExtensions
-	colls map[[32]byte]*ParsedCollateral
+	mu     sync.Mutex
+	cache  map[[32]byte]window
+	certs  map[[32]byte]*x509.Certificate
+	crls   map[[32]byte]*x509.RevocationList
+	exts   map[[32]byte]*pcs.PckExtensions
+	colls  map[[32]byte]*ParsedCollateral
+	chains map[[32]byte]*[]*x509.Certificate
 }
 
 // maxCache bounds each cache.
@@ -58,6 +59,7 @@ func NewVerifier() *Verifier {
 		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
 		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
 		exts: map[[32]byte]*pcs.PckExtensions{}, colls: map[[32]byte]*ParsedCollateral{},
+		chains: map[[32]byte]*[]*x509.Certificate{},
 	}
 }
 
@@ -309,10 +311,10 @@ func (v *Verifier) checkCollateral(s *attest.Section, a *Attestation, ch chain, 
 		s.Add(id, attest.Fail, format, args...)
 		return collateral{}
 	}
-	if err := v.signedBy(c.TCBInfoRaw, c.TCBInfoSignature, c.TCBInfoChain, roots, env.At, "the TCB info"); err != nil {
+	if err := v.signedBy(c.TCBInfoRaw, c.TCBInfoSignature, c.TCBInfoChain, c.pieceKey("tcb_info"), roots, env.At, "the TCB info"); err != nil {
 		return fail("%v", err)
 	}
-	if err := v.signedBy(c.QEIdentityRaw, c.QEIdentitySignature, c.QEIdentityChain, roots, env.At, "the QE identity"); err != nil {
+	if err := v.signedBy(c.QEIdentityRaw, c.QEIdentitySignature, c.QEIdentityChain, c.pieceKey("qe_identity"), roots, env.At, "the QE identity"); err != nil {
 		return fail("%v", err)
 	}
 	if len(c.PCKCRLChain) != 2 {
@@ -377,8 +379,10 @@ func caParam(ca *x509.Certificate) string {
 }
 
 // signedBy checks a TCB info or QE identity: its issuer chain ends in a
-// trusted root and is valid at at, and its signer signed body.
-func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, roots *Roots, at time.Time, what string) error {
+// trusted root and is valid at at, and its signer signed body. key
+// identifies body, sig and chain together (the cache key of the verified
+// signature).
+func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, key [32]byte, roots *Roots, at time.Time, what string) error {
 	// Only Intel's TCB Signing key, which the root certifies directly,
 	// signs collateral: not a PCK key, which lives in a platform.
 	if len(chain) != 2 || chain[0].IsCA || !strings.HasPrefix(chain[0].Subject.CommonName, "Intel SGX TCB Signing") {
@@ -388,7 +392,6 @@ func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, roots *
 		return err
 	}
 	signer := chain[0]
-	key := sha256.Sum256(bytes.Join([][]byte{[]byte("collateral"), body, sig, signer.Raw}, []byte{0}))
 	if v.cached(key, at) {
 		return nil
 	}
@@ -617,26 +620,31 @@ func checkMeasurements(s *attest.Section, a *Attestation, env *attest.Env) {
 }
 
 // parseEvidence parses an entry body, reusing earlier parses of the same
-// certificates and collateral.
+// certificates, chains and collateral.
 func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
 	var e Evidence
 	if err := attest.UnmarshalCBOR(body, &e); err != nil {
 		return nil, fmt.Errorf("TDX evidence is malformed: %v", err)
 	}
-	coll := e.Collateral
-	e.Collateral = nil
-	a, err := parse(&e, v.parseCert, v.parseCRL)
-	if err != nil {
-		return nil, err
-	}
-	if len(coll) > 0 {
-		if a.Collateral, err = parseCached(v, v.colls, coll, func(b []byte) (*ParsedCollateral, error) {
-			return parseCollateral(b, v.parseCert, v.parseCRL)
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
+	return parse(&e, parsers{
+		cert: v.parseCert,
+		crl:  v.parseCRL,
+		chain: func(pem []byte) ([]*x509.Certificate, error) {
+			c, err := parseCached(v, v.chains, pem, func(b []byte) (*[]*x509.Certificate, error) {
+				c, err := parseChain(b, v.parseCert)
+				return &c, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return *c, nil
+		},
+		coll: func(b []byte) (*ParsedCollateral, error) {
+			return parseCached(v, v.colls, b, func(b []byte) (*ParsedCollateral, error) {
+				return parseCollateral(b, v.parseCert, v.parseCRL)
+			})
+		},
+	})
 }
 
 // parseCert parses a certificate, reusing an earlier parse of the same bytes.
