@@ -343,7 +343,7 @@ func (v *Verifier) akTrust(s *attest.Section, ev *Evidence, ak *AK, env *attest.
 			k, err = x509.ParsePKIXPublicKey(blk.Bytes)
 		}
 		if blk == nil || err != nil {
-			return notBound("%s claim %s of %s is not a PEM public key; the vTPM cannot be tied to the TEE", attest.KindSNP, ClaimHCLAKPub, dev)
+			return notBound("%s claim %s of %s is not a PEM public key; the vTPM cannot be tied to the TEE", env.Devices[dev].Kind, ClaimHCLAKPub, dev)
 		}
 		if !ak.Equal(k) {
 			return notBound("the quote's AK (sha256:%x) is not the vTPM AK that %s's TEE report vouches for (HCL runtime data): the quote comes from another VM or vTPM", ak.Fingerprint(), dev)
