@@ -88,7 +88,12 @@ func ReplayCCEL(table, log []byte, rtmr [4][48]byte) (claims map[string]any, err
 	if uki, err := tpm.UKISections(events, 3, crypto.SHA384, "RTMR2 (CC MR 3)"); err != nil {
 		claims[ClaimUKINote] = err.Error()
 	} else if len(uki) > 0 {
-		claims[ClaimUKISections] = uki
+		// As plain maps, which policy rules (CEL) read.
+		sections := make([]any, len(uki))
+		for i, u := range uki {
+			sections[i] = map[string]any{"name": u.Name, "digest": u.Digest}
+		}
+		claims[ClaimUKISections] = sections
 	}
 	return claims, nil
 }
@@ -116,10 +121,10 @@ func checkReplay(s *attest.Section, a *Attestation, env *attest.Env) map[string]
 	if cmd, ok := c[ClaimKernelCmdline].(string); ok {
 		detail += fmt.Sprintf("; kernel command line %q", excerpt(cmd, 80))
 	}
-	if uki, ok := c[ClaimUKISections].([]tpm.UKISection); ok {
+	if uki, ok := c[ClaimUKISections].([]any); ok {
 		var names []string
 		for _, u := range uki {
-			names = append(names, u.Name)
+			names = append(names, u.(map[string]any)["name"].(string))
 		}
 		detail += "; UKI sections in RTMR2: " + strings.Join(names, ", ")
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
-	"github.com/sworn-dev/sworn/attest/tpm"
 	"github.com/sworn-dev/sworn/internal/vectors"
 	"github.com/sworn-dev/sworn/policy"
 )
@@ -402,10 +401,10 @@ func TestTDXReplayGKEUKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uki, _ := c[ClaimUKISections].([]tpm.UKISection)
+	uki, _ := c[ClaimUKISections].([]any)
 	var names []string
 	for _, s := range uki {
-		names = append(names, s.Name)
+		names = append(names, s.(map[string]any)["name"].(string))
 	}
 	if strings.Join(names, " ") != ".linux .osrel .cmdline .initrd .uname .sbat" {
 		t.Fatalf("UKI sections %v (note: %v)", names, c[ClaimUKINote])
@@ -413,5 +412,31 @@ func TestTDXReplayGKEUKI(t *testing.T) {
 	rtmr[2][0] ^= 1
 	if _, err := ReplayCCEL(nil, log, rtmr); err == nil {
 		t.Fatal("the log replayed to an altered RTMR2")
+	}
+}
+
+// TestTDXRules: policy rules (CEL) read the TDX claims, the TCB status
+// and advisories among them.
+func TestTDXRules(t *testing.T) {
+	v := realVectors[0]
+	p := mustPolicy(t, `version: 1
+tdx:
+  mrtd: [91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7]
+rules:
+  - name: current
+    expr: claims.cpu0.tcb_status == "UpToDate" && claims.cpu0.qe_tcb_status == "UpToDate" && size(claims.cpu0.advisory_ids) == 0
+    message: not current
+  - name: not-debug
+    expr: "!claims.cpu0.debug && claims.cpu0.sept_ve_disable && claims.cpu0.qe_svn >= 4"
+    message: debug
+  - name: fmspc
+    expr: claims.cpu0.fmspc == "00906ed50000"
+    message: another platform
+`)
+	r := appraise(t, loadVector(t, v), v.at, p, nil)
+	for id, want := range map[string]attest.Status{"policy.rule.current": attest.Pass, "policy.rule.not-debug": attest.Pass, "policy.rule.fmspc": attest.Fail} {
+		if st := r.Policy.Step(id); st == nil || st.Status != want {
+			t.Errorf("%s: %+v, want %s", id, st, want)
+		}
 	}
 }
