@@ -104,12 +104,28 @@ func Inspect(a *Attestation) map[string]any {
 	}
 	out["pck_chain"] = certs
 	if c := a.Collateral; c != nil {
-		out["collateral"] = map[string]any{
-			"tcb_info":    map[string]any{"fmspc": strings.ToLower(c.TCBInfo.Fmspc), "issue_date": c.TCBInfo.IssueDate, "next_update": c.TCBInfo.NextUpdate, "evaluation": c.TCBInfo.TcbEvaluationDataNumber, "levels": len(c.TCBInfo.TcbLevels)},
-			"qe_identity": map[string]any{"issue_date": c.QEIdentity.IssueDate, "next_update": c.QEIdentity.NextUpdate, "levels": len(c.QEIdentity.TcbLevels)},
-			"pck_crl":     map[string]any{"issuer": c.PCKCRL.Issuer.String(), "this_update": c.PCKCRL.ThisUpdate, "next_update": c.PCKCRL.NextUpdate, "revoked": len(c.PCKCRL.RevokedCertificateEntries)},
-			"root_ca_crl": map[string]any{"issuer": c.RootCRL.Issuer.String(), "this_update": c.RootCRL.ThisUpdate, "next_update": c.RootCRL.NextUpdate, "revoked": len(c.RootCRL.RevokedCertificateEntries)},
-		}
+		out["collateral"] = InspectCollateral(c)
+	}
+	if a.CCEL != nil {
+		out["ccel_bytes"] = len(a.CCEL)
+	}
+	if a.HCL != nil {
+		out["hcl_runtime_data"] = string(a.HCL.RuntimeData)
 	}
 	return out
+}
+
+// InspectCollateral returns a JSON-friendly summary of collateral (nothing
+// is verified): what each piece is for, and when it was issued and expires.
+func InspectCollateral(c *ParsedCollateral) map[string]any {
+	var levels []map[string]any
+	for _, l := range c.TCBInfo.TcbLevels {
+		levels = append(levels, map[string]any{"tcb_date": l.TcbDate, "status": string(l.TcbStatus), "advisory_ids": l.AdvisoryIDs})
+	}
+	return map[string]any{
+		"tcb_info":    map[string]any{"fmspc": strings.ToLower(c.TCBInfo.Fmspc), "issue_date": c.TCBInfo.IssueDate, "next_update": c.TCBInfo.NextUpdate, "evaluation": c.TCBInfo.TcbEvaluationDataNumber, "levels": levels, "signer": c.TCBInfoChain[0].Subject.CommonName},
+		"qe_identity": map[string]any{"issue_date": c.QEIdentity.IssueDate, "next_update": c.QEIdentity.NextUpdate, "levels": len(c.QEIdentity.TcbLevels), "signer": c.QEIdentityChain[0].Subject.CommonName},
+		"pck_crl":     map[string]any{"issuer": c.PCKCRL.Issuer.String(), "this_update": c.PCKCRL.ThisUpdate, "next_update": c.PCKCRL.NextUpdate, "revoked": len(c.PCKCRL.RevokedCertificateEntries)},
+		"root_ca_crl": map[string]any{"issuer": c.RootCRL.Issuer.String(), "this_update": c.RootCRL.ThisUpdate, "next_update": c.RootCRL.NextUpdate, "revoked": len(c.RootCRL.RevokedCertificateEntries)},
+	}
 }

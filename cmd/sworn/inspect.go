@@ -32,10 +32,10 @@ func inspectCmd() *cobra.Command {
 		Short: "Print a bundle or an evidence file as JSON (nothing is verified)",
 		Long: `inspect decodes one file and prints it as JSON; it verifies nothing. It
 reads: a sworn evidence bundle; a release proof (.tlog-proof, with its
-record); a raw SEV-SNP report or an Azure HCL report; an Intel TDX quote;
-an NVIDIA GPU attestation report (hex text or raw) or RIM (XML); a TPM
-quote's TPMS_ATTEST (tpm2_quote -m); a TPM attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from
-tpm2_createak -u, or PEM); a TCG event log (binary_bios_measurements),
+record); a raw SEV-SNP report or an Azure HCL report; an Intel TDX quote or
+its DCAP collateral (JSON); an NVIDIA GPU attestation report (hex text or
+raw) or RIM (XML); a TPM quote's TPMS_ATTEST (tpm2_quote -m); a TPM
+attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from tpm2_createak -u, or PEM); a TCG event log (binary_bios_measurements),
 replayed per bank to the PCR values it implies; a receipt (COSE_Sign1, or its
 base64url text); an OHTTP key configuration list (application/ohttp-keys);
 and an encapsulated OHTTP request (its header only: key id, KEM, suite).`,
@@ -82,6 +82,9 @@ func inspect(data []byte) (any, error) {
 			return map[string]any{"kind": attest.KindTDX, "evidence": tdx.Inspect(a)}, nil
 		}
 	}
+	if c, cerr := tdx.ParseCollateral(data); cerr == nil {
+		return map[string]any{"kind": "tdx-collateral", "collateral": tdx.InspectCollateral(c)}, nil
+	}
 	if raw, rerr := nvgpu.DecodeReportInput(data); rerr == nil {
 		if rep, rerr := nvgpu.ParseReport(raw); rerr == nil {
 			return map[string]any{"kind": attest.KindNVGPU, "report": jsonFriendly(rep)}, nil
@@ -105,7 +108,7 @@ func inspect(data []byte) (any, error) {
 		return map[string]any{"kind": "ohttp-request", "key_id": h.KeyID, "kem": wire.KEMName(h.KEM), "suite": h.Suite.String(),
 			"enc_bytes": encSize, "ciphertext_bytes": len(data) - 7 - encSize}, nil
 	}
-	return nil, fmt.Errorf("not a sworn bundle, a release proof, a receipt, an OHTTP key configuration list or request, a raw SEV-SNP or Azure HCL report, an Intel TDX quote, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
+	return nil, fmt.Errorf("not a sworn bundle, a release proof, a receipt, an OHTTP key configuration list or request, a raw SEV-SNP or Azure HCL report, an Intel TDX quote or its collateral, an NVIDIA GPU report or RIM, a TPM quote (TPMS_ATTEST), a TPM attestation key or a TCG event log (it starts with %s)", safetext.Quote(data))
 }
 
 // inspectProof decodes a release proof and the record it carries.

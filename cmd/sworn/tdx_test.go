@@ -70,6 +70,10 @@ func TestVerifyTDXVectors(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"kind": "tdx"`) || !strings.Contains(out, `"mrtd"`) {
 		t.Fatalf("inspect: exit %d\n%s", code, out)
 	}
+	code, out, _ = sworn(t, "inspect", coll)
+	if code != 0 || !strings.Contains(out, `"kind": "tdx-collateral"`) || !strings.Contains(out, `"fmspc": "b0c06f000000"`) {
+		t.Fatalf("inspect collateral: exit %d\n%s", code, out)
+	}
 }
 
 // TestVerifyTDXNoCollateral: a real quote without collateral verifies its
