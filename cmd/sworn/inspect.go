@@ -35,8 +35,9 @@ reads: a sworn evidence bundle; a release proof (.tlog-proof, with its
 record); a raw SEV-SNP report or an Azure HCL report; an Intel TDX quote or
 its DCAP collateral (JSON); an NVIDIA GPU attestation report (hex text or
 raw) or RIM (XML); a TPM quote's TPMS_ATTEST (tpm2_quote -m); a TPM
-attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from tpm2_createak -u, or PEM); a TCG event log (binary_bios_measurements),
-replayed per bank to the PCR values it implies; a receipt (COSE_Sign1, or its
+attestation key (TPM2B_PUBLIC or TPMT_PUBLIC from tpm2_createak -u, or PEM);
+a TCG event log (binary_bios_measurements), replayed per bank to the PCR
+values it implies; a receipt (COSE_Sign1, or its
 base64url text); an OHTTP key configuration list (application/ohttp-keys);
 and an encapsulated OHTTP request (its header only: key id, KEM, suite).`,
 		Args: cobra.ExactArgs(1),
