@@ -79,6 +79,9 @@ type TDX struct {
 	AllowPerfmon bool `yaml:"allow_perfmon"`
 	// SkipRevocation turns off the PCK CRL check; the ledger then says so.
 	SkipRevocation bool `yaml:"skip_revocation"`
+	// RequireEventLog requires a stapled CCEL event log that replays to
+	// the RTMRs (tdx.replay); by default a missing log is an optional skip.
+	RequireEventLog bool `yaml:"require_event_log"`
 }
 
 // Action returns what a TCB status does under the policy: "" for UpToDate,

@@ -159,6 +159,8 @@ func TestTDXNegative(t *testing.T) {
 		{"MRTD not allowed", simEvidence(t, SimQuoteOptions{ReportData: simBinding, MRTD: &[48]byte{1}}, SimCollateralOptions{}), "", nil, "tdx.measurements", attest.Fail, "MRTD"},
 		{"RTMR2 not allowed", good, "  rtmr2: [" + strings.Repeat("11", 48) + "]\n", nil, "tdx.measurements", attest.Fail, "RTMR2"},
 		{"MROWNER mismatch", good, "  mr_owner: " + strings.Repeat("22", 48) + "\n", nil, "tdx.measurements", attest.Fail, "MROWNER"},
+		{"no event log, and the policy requires one", good, "  require_event_log: true\n", nil, "tdx.replay", attest.Fail, "tdx.require_event_log"},
+		{"no event log, optional", good, "", nil, "tdx.replay", attest.Skip, "no CCEL event log"},
 		{"revocation skipped by policy", withCollateral(SimCollateralOptions{Revoked: []*x509.Certificate{NewSimPlatform(1).PCK}}), "  skip_revocation: true\n", nil, "tdx.revocation", attest.Skip, "turns the CRL check off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

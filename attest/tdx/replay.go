@@ -109,6 +109,10 @@ func isTableError(err error) bool {
 func checkReplay(s *attest.Section, a *Attestation, env *attest.Env) map[string]any {
 	const id = "tdx.replay"
 	if a.CCEL == nil {
+		if tdxPolicy(env.Policy).RequireEventLog {
+			s.Add(id, attest.Fail, "no CCEL event log is stapled, and the policy requires one (tdx.require_event_log): staple /sys/firmware/acpi/tables/data/CCEL")
+			return nil
+		}
 		s.AddOptional(id, attest.Skip, "no CCEL event log stapled: RTMR0–3 are taken as quoted, with no account of what was measured into them")
 		return nil
 	}
