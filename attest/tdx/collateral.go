@@ -53,6 +53,48 @@ type Collateral struct {
 // Marshal encodes the collateral as JSON.
 func (c *Collateral) Marshal() ([]byte, error) { return json.Marshal(c) }
 
+// PCSResponses are Intel PCS (or PCCS) answers, as fetched: the bodies of
+// GET /tdx/certification/v4/tcb?fmspc=… and /tdx/certification/v4/qe/identity
+// with their issuer-chain headers (PEM, URL-decoded), the PCK CRL of
+// /sgx/certification/v4/pckcrl?ca=… (DER or PEM) with its header, and the
+// root CA CRL (DER or PEM).
+type PCSResponses struct {
+	TCBInfo, TCBInfoIssuerChain       []byte
+	QEIdentity, QEIdentityIssuerChain []byte
+	PCKCRL, PCKCRLIssuerChain         []byte
+	RootCACRL                         []byte
+}
+
+// CollateralFromPCS assembles collateral from PCS responses, keeping the
+// signed JSON exactly as PCS sent it.
+func CollateralFromPCS(r PCSResponses) (*Collateral, error) {
+	var ti struct {
+		TCBInfo   json.RawMessage `json:"tcbInfo"`
+		Signature string          `json:"signature"`
+	}
+	var qi struct {
+		EnclaveIdentity json.RawMessage `json:"enclaveIdentity"`
+		Signature       string          `json:"signature"`
+	}
+	if err := strictJSON(r.TCBInfo, &ti); err != nil || len(ti.TCBInfo) == 0 {
+		return nil, fmt.Errorf("the TCB info response is not {\"tcbInfo\": …, \"signature\": …}: %v", err)
+	}
+	if err := strictJSON(r.QEIdentity, &qi); err != nil || len(qi.EnclaveIdentity) == 0 {
+		return nil, fmt.Errorf("the QE identity response is not {\"enclaveIdentity\": …, \"signature\": …}: %v", err)
+	}
+	crl := func(b []byte) string {
+		if pemblocks.IsPEM(b) {
+			return string(b)
+		}
+		return hex.EncodeToString(b)
+	}
+	return &Collateral{
+		TCBInfo: string(ti.TCBInfo), TCBInfoSignature: ti.Signature, TCBInfoIssuerChain: string(r.TCBInfoIssuerChain),
+		QEIdentity: string(qi.EnclaveIdentity), QEIdentitySignature: qi.Signature, QEIdentityIssuerChain: string(r.QEIdentityIssuerChain),
+		PCKCRL: crl(r.PCKCRL), PCKCRLIssuerChain: string(r.PCKCRLIssuerChain), RootCACRL: crl(r.RootCACRL),
+	}, nil
+}
+
 // ParsedCollateral is collateral whose pieces are decoded (not verified).
 type ParsedCollateral struct {
 	// Raw is the JSON it was parsed from; Digest its SHA-256.

@@ -22,28 +22,14 @@ import (
 // chains (PEM) that PCS sends in headers, and the CRLs (DER).
 func pcsCollateral(t testing.TB, dir, tcbInfo, qeIdentity string) []byte {
 	t.Helper()
-	var ti struct {
-		TCBInfo   json.RawMessage `json:"tcbInfo"`
-		Signature string          `json:"signature"`
-	}
-	var qi struct {
-		EnclaveIdentity json.RawMessage `json:"enclaveIdentity"`
-		Signature       string          `json:"signature"`
-	}
-	if err := json.Unmarshal(vectors.Read(t, "tdx", dir, tcbInfo), &ti); err != nil {
+	r := func(name string) []byte { return vectors.Read(t, "tdx", dir, name) }
+	c, err := CollateralFromPCS(PCSResponses{
+		TCBInfo: r(tcbInfo), TCBInfoIssuerChain: r("tcb_info_issuer_chain.pem"),
+		QEIdentity: r(qeIdentity), QEIdentityIssuerChain: r("qe_identity_issuer_chain.pem"),
+		PCKCRL: r("pckcrl"), PCKCRLIssuerChain: r("pck_crl_issuer_chain.pem"), RootCACRL: r("rootcrl.der"),
+	})
+	if err != nil {
 		t.Fatal(err)
-	}
-	if err := json.Unmarshal(vectors.Read(t, "tdx", dir, qeIdentity), &qi); err != nil {
-		t.Fatal(err)
-	}
-	c := &Collateral{
-		TCBInfo: string(ti.TCBInfo), TCBInfoSignature: ti.Signature,
-		TCBInfoIssuerChain: string(vectors.Read(t, "tdx", dir, "tcb_info_issuer_chain.pem")),
-		QEIdentity:         string(qi.EnclaveIdentity), QEIdentitySignature: qi.Signature,
-		QEIdentityIssuerChain: string(vectors.Read(t, "tdx", dir, "qe_identity_issuer_chain.pem")),
-		PCKCRL:                hex.EncodeToString(vectors.Read(t, "tdx", dir, "pckcrl")),
-		PCKCRLIssuerChain:     string(vectors.Read(t, "tdx", dir, "pck_crl_issuer_chain.pem")),
-		RootCACRL:             hex.EncodeToString(vectors.Read(t, "tdx", dir, "rootcrl.der")),
 	}
 	b, err := c.Marshal()
 	if err != nil {
