@@ -148,6 +148,7 @@ func TestTDXNegative(t *testing.T) {
 		{"TCB SWHardeningNeeded warns with advisories", withCollateral(SimCollateralOptions{Status: "SWHardeningNeeded", Advisories: []string{"INTEL-SA-00615"}}), "", nil, "tdx.tcb", attest.Warn, "INTEL-SA-00615"},
 		{"TCB OutOfDate accepted as a warning by policy", withCollateral(SimCollateralOptions{Status: "OutOfDate"}), "  tcb_status: {OutOfDate: warn}\n", nil, "tdx.tcb", attest.Warn, "OutOfDate"},
 		{"TCB ConfigurationNeeded refused by policy", withCollateral(SimCollateralOptions{Status: "ConfigurationNeeded"}), "  tcb_status: {ConfigurationNeeded: refuse}\n", nil, "tdx.tcb", attest.Fail, "ConfigurationNeeded"},
+		{"another QE vendor", &Evidence{Quote: resigned(t, good.Quote, func(q []byte) { q[12] ^= 1 }), Collateral: good.Collateral}, "", nil, "tdx.qe", attest.Fail, "QE vendor ID"},
 		{"QE OutOfDate refused", withCollateral(SimCollateralOptions{QEStatus: "OutOfDate"}), "", nil, "tdx.qe", attest.Fail, "OutOfDate"},
 		{"TEE_TCB_SVN below every level", simEvidence(t, SimQuoteOptions{ReportData: simBinding, TEETCBSVN: &[16]byte{}}, SimCollateralOptions{}), "", nil, "tdx.tcb", attest.Fail, "OutOfDate"},
 		{"DEBUG TD", simEvidence(t, SimQuoteOptions{ReportData: simBinding, Attributes: &debug}, SimCollateralOptions{}), "", nil, "tdx.policy", attest.Fail, "DEBUG"},
@@ -252,5 +253,25 @@ func withChain(t *testing.T, quote []byte, certs ...*x509.Certificate) []byte {
 		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	q.PCKChain = chain
+	return encodeQuote(q)
+}
+
+// resigned returns the simulated quote altered by f in its signed part and
+// signed again by the simulated attestation key, as a rogue quoting
+// enclave holding that key could.
+func resigned(t *testing.T, quote []byte, f func([]byte)) []byte {
+	t.Helper()
+	q, err := ParseQuote(quote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := append([]byte{}, q.Signed...)
+	f(signed)
+	sig, err := rawSign(NewSimPlatform(1).akKey, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Signed = signed
+	copy(q.Signature[:], sig)
 	return encodeQuote(q)
 }

@@ -210,6 +210,10 @@ func checkQE(s *attest.Section, a *Attestation, cl collateral, env *attest.Env) 
 	}
 	qi := &cl.c.QEIdentity
 	qe := &a.Quote.QEReport
+	if a.Quote.QEVendorID != intelQEVendorID {
+		s.Add(id, attest.Fail, "the quote's QE vendor ID is %s, not Intel's Quoting Enclave (%s)", hex.EncodeToString(a.Quote.QEVendorID[:]), hex.EncodeToString(intelQEVendorID[:]))
+		return nil
+	}
 	if !bytes.Equal(qi.Mrsigner.Bytes, qe.MRSIGNER[:]) {
 		s.Add(id, attest.Fail, "the Quoting Enclave's MRSIGNER %s is not Intel's %s", hex.EncodeToString(qe.MRSIGNER[:]), hex.EncodeToString(qi.Mrsigner.Bytes))
 		return nil
