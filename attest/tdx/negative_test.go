@@ -275,3 +275,29 @@ func resigned(t *testing.T, quote []byte, f func([]byte)) []byte {
 	copy(q.Signature[:], sig)
 	return encodeQuote(q)
 }
+
+// TestTDXSimCCEL: the simulator staples a CCEL that replays to its quote's
+// RTMRs and shows its UKI's sections.
+func TestTDXSimCCEL(t *testing.T) {
+	e, err := NewSimPlatform(2).SimEvidence(SimQuoteOptions{ReportData: simBinding}, simAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := appraise(t, e, simAt, simPolicy(t, "  require_event_log: true\n"), simBinding[:])
+	if r.Verdict != attest.Affirming {
+		t.Fatalf("verdict %s: %+v", r.Verdict, r.Devices["cpu0"].FirstFailure())
+	}
+	uki, _ := r.Devices["cpu0"].Claims[ClaimUKISections].([]any)
+	if len(uki) != len(SimUKISections) {
+		t.Fatalf("UKI sections %v", uki)
+	}
+	// The quote of another boot (other RTMRs) with this log.
+	q, err := NewSimPlatform(2).Quote(SimQuoteOptions{ReportData: simBinding})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Quote = q
+	if s := step(t, appraise(t, e, simAt, simPolicy(t, ""), simBinding[:]), "tdx.replay"); s.Status != attest.Fail {
+		t.Fatalf("tdx.replay: %s %s", s.Status, s.Detail)
+	}
+}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-tdx-guest/pcs"
+
+	"github.com/sworn-dev/sworn/attest/tpm"
 )
 
 // The simulated platform is a TDX 1.0 machine under sworn's own simulated
@@ -427,9 +429,54 @@ func simCRL(issuer *x509.Certificate, key *ecdsa.PrivateKey, this, next time.Tim
 	}, issuer, key)
 }
 
+// SimUKISections are the sections of the simulated TD's UKI, in the order
+// systemd-stub measures them into RTMR2.
+var SimUKISections = []string{".linux", ".osrel", ".cmdline", ".initrd"}
+
+// SimCCEL returns the CCEL event log of the simulated TD's boot (TCG
+// crypto-agile, SHA-384, CC MR indices: 1 = RTMR0 … 4 = RTMR3): the
+// firmware into RTMR0, then a UKI's sections into RTMR2 as systemd-stub
+// measures them; and the RTMRs it replays to.
+func SimCCEL() ([]byte, [4][48]byte, error) {
+	const (
+		evPostCode = 0x00000001
+		evIPL      = 0x0000000d
+	)
+	l := tpm.NewLogBuilder(tpm.SHA384)
+	l.Measure(1, evPostCode, []byte("sworn simulated TD firmware"), []byte("sworn simulated TD firmware v1"))
+	for _, name := range SimUKISections {
+		var data []byte
+		for _, r := range name + "\x00" {
+			data = binary.LittleEndian.AppendUint16(data, uint16(r))
+		}
+		nameDigest := sha512.Sum384([]byte(name + "\x00"))
+		l.Add(3, evIPL, data, map[tpm.Alg][]byte{tpm.SHA384: nameDigest[:]})
+		l.Measure(3, evIPL, data, []byte("sworn simulated UKI section "+name))
+	}
+	log := l.Bytes()
+	mrs, err := tpm.ComputePCRs(log, tpm.SHA384)
+	if err != nil {
+		return nil, [4][48]byte{}, err
+	}
+	var rtmr [4][48]byte
+	for i := range rtmr {
+		copy(rtmr[i][:], mrs[i+1])
+	}
+	return log, rtmr, nil
+}
+
 // SimEvidence returns evidence of the simulated platform: a quote with the
-// given registers and collateral issued a day before at.
+// given REPORTDATA and registers, whose RTMRs (unless o sets them) are
+// those of the stapled simulated CCEL, and collateral issued a day before
+// at.
 func (p *SimPlatform) SimEvidence(o SimQuoteOptions, at time.Time) (*Evidence, error) {
+	log, rtmr, err := SimCCEL()
+	if err != nil {
+		return nil, err
+	}
+	if o.RTMR == ([4][48]byte{}) {
+		o.RTMR = rtmr
+	}
 	q, err := p.Quote(o)
 	if err != nil {
 		return nil, err
@@ -438,5 +485,5 @@ func (p *SimPlatform) SimEvidence(o SimQuoteOptions, at time.Time) (*Evidence, e
 	if err != nil {
 		return nil, err
 	}
-	return &Evidence{Quote: q, Collateral: c}, nil
+	return &Evidence{Quote: q, Collateral: c, CCEL: log}, nil
 }
