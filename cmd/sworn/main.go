@@ -75,7 +75,7 @@ and says plainly what it verified and what it still assumes.`,
 		Short: "Verify evidence offline (exit 0 affirming, 1 not verified, 2 bad input)",
 	}
 	verify.AddCommand(verifySNPCmd(), verifyTDXCmd(), verifyBundleCmd(), verifyReceiptCmd(), newVerifyTPMCmd(), newVerifyGPUCmd(), newVerifyReleaseCmd())
-	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd(),
+	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd(), newTDXCmd(),
 		newKeygenCmd(), newLogCmd(), newWitnessCmd(), newReleaseCmd(), newMonitorCmd(), newNodeCmd(), newRelayCmd(), newProxyCmd(), newAskCmd(), newReceiptsCmd(), newUpCmd(), newKBSCmd())
 	return root
 }

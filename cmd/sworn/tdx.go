@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -99,5 +100,73 @@ MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 	cmd.Flags().StringVar(&hclPath, "hcl", "", "an Azure TDX VM's HCL report `FILE` (vTPM NV index 0x01400001)")
 	cmd.Flags().StringVar(&reportData, "report-data", "", "expected REPORTDATA as `HEX`, up to 64 bytes, zero-padded")
 	f.register(cmd)
+	return cmd
+}
+
+func newTDXCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "tdx", Short: "Intel TDX tools: assemble DCAP collateral"}
+	var tcbInfo, tcbChain, qeIdentity, qeChain, pckCRL, pckChain, rootCRL, out string
+	var force bool
+	coll := &cobra.Command{
+		Use:   "collateral --tcb-info FILE --tcb-info-chain FILE --qe-identity FILE --qe-identity-chain FILE --pck-crl FILE --pck-crl-chain FILE --root-crl FILE [--out FILE]",
+		Short: "Assemble DCAP collateral (JSON, for verify tdx --collateral) from Intel PCS responses",
+		Long: `Assemble the collateral JSON that verify tdx --collateral and node serve
+--tdx-collateral take, from Intel PCS (or PCCS) responses saved as fetched:
+the bodies of /tdx/certification/v4/tcb?fmspc=… and /tdx/certification/v4/qe/identity
+(kept byte for byte: their signatures cover them), their issuer-chain
+headers (TCB-Info-Issuer-Chain, SGX-Enclave-Identity-Issuer-Chain; PEM, URL-
+decoded), the PCK CRL of /sgx/certification/v4/pckcrl?ca=platform|processor
+with its SGX-PCK-CRL-Issuer-Chain header, and Intel's root CA CRL. Nothing is
+verified here; verify tdx does that.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r tdx.PCSResponses
+			for _, in := range []struct {
+				flag, path string
+				dst        *[]byte
+			}{{"--tcb-info", tcbInfo, &r.TCBInfo}, {"--tcb-info-chain", tcbChain, &r.TCBInfoIssuerChain},
+				{"--qe-identity", qeIdentity, &r.QEIdentity}, {"--qe-identity-chain", qeChain, &r.QEIdentityIssuerChain},
+				{"--pck-crl", pckCRL, &r.PCKCRL}, {"--pck-crl-chain", pckChain, &r.PCKCRLIssuerChain}, {"--root-crl", rootCRL, &r.RootCACRL}} {
+				data, err := readInput(in.flag, in.path)
+				if err != nil {
+					return err
+				}
+				*in.dst = data
+			}
+			c, err := tdx.CollateralFromPCS(r)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			data, err := c.Marshal()
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if _, err := tdx.ParseCollateral(data); err != nil {
+				return usageErr("the assembled collateral does not parse: %v; check the files given", err)
+			}
+			if out == "" {
+				_, err := cmd.OutOrStdout().Write(append(data, '\n'))
+				return err
+			}
+			if _, err := os.Stat(out); err == nil && !force {
+				return usageErr("%s exists; pass --force to overwrite it", out)
+			}
+			if err := writeFileAtomic(out, data, 0o644); err != nil {
+				return usageErr("--out: %v", err)
+			}
+			return nil
+		},
+	}
+	f := coll.Flags()
+	f.StringVar(&tcbInfo, "tcb-info", "", "the TCB info response body `FILE` ({\"tcbInfo\": …, \"signature\": …})")
+	f.StringVar(&tcbChain, "tcb-info-chain", "", "the TCB-Info-Issuer-Chain header, URL-decoded, as a PEM `FILE`")
+	f.StringVar(&qeIdentity, "qe-identity", "", "the QE identity response body `FILE` ({\"enclaveIdentity\": …, \"signature\": …})")
+	f.StringVar(&qeChain, "qe-identity-chain", "", "the SGX-Enclave-Identity-Issuer-Chain header as a PEM `FILE`")
+	f.StringVar(&pckCRL, "pck-crl", "", "the PCK CRL `FILE` (DER or PEM)")
+	f.StringVar(&pckChain, "pck-crl-chain", "", "the SGX-PCK-CRL-Issuer-Chain header as a PEM `FILE`")
+	f.StringVar(&rootCRL, "root-crl", "", "Intel's root CA CRL `FILE` (DER or PEM)")
+	f.StringVar(&out, "out", "", "write the collateral to `FILE` instead of stdout")
+	f.BoolVar(&force, "force", false, "overwrite --out if it exists")
+	cmd.AddCommand(coll)
 	return cmd
 }

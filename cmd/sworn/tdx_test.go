@@ -131,3 +131,28 @@ func TestVerifyTDXAzureHCL(t *testing.T) {
 		t.Fatalf("quote as --hcl: exit %d %s", code, stderr)
 	}
 }
+
+// TestTDXCollateralCmd: sworn tdx collateral assembles go-tdx-guest's saved
+// PCS responses into collateral with which its quote verifies as far as its
+// README says (the TCB level does not match: tdx.tcb fails).
+func TestTDXCollateralCmd(t *testing.T) {
+	p := func(name string) string { return vectors.Path(t, "tdx", "go-tdx-guest", name) }
+	out := filepath.Join(t.TempDir(), "collateral.json")
+	args := []string{"tdx", "collateral", "--tcb-info", p("sample_tcbInfo_response"), "--tcb-info-chain", p("tcb_info_issuer_chain.pem"),
+		"--qe-identity", p("sample_qeIdentity_response"), "--qe-identity-chain", p("qe_identity_issuer_chain.pem"),
+		"--pck-crl", p("pckcrl"), "--pck-crl-chain", p("pck_crl_issuer_chain.pem"), "--root-crl", p("rootcrl.der"), "--out", out}
+	if code, _, stderr := sworn(t, args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := sworn(t, args...); code != exitUsage || !strings.Contains(stderr, "exists") {
+		t.Fatalf("overwrite: exit %d: %s", code, stderr)
+	}
+	code, o, _ := sworn(t, "verify", "tdx", "--quote", p("tdx_prod_quote_SPR_E4.dat"), "--collateral", out, "--at", "2023-06-20T00:00:00Z")
+	if code != 1 || !strings.Contains(o, "✔ tdx.collateral") || !strings.Contains(o, "✘ tdx.tcb") || !strings.Contains(o, "no matching TCB level found") {
+		t.Fatalf("exit %d\n%s", code, o)
+	}
+	bad := append(append([]string{}, args[:3]...), append([]string{p("tdx_prod_quote_SPR_E4.dat")}, args[4:len(args)-2]...)...)
+	if code, _, stderr := sworn(t, bad...); code != exitUsage || !strings.Contains(stderr, "TCB info response") {
+		t.Fatalf("a quote as --tcb-info: exit %d: %s", code, stderr)
+	}
+}
