@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	_ "embed"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -29,6 +30,15 @@ type StarterOptions struct {
 	GPUs int
 	// Log, when set, fills the log section.
 	Log *StarterLog
+	// TDX, when set, writes a tdx section instead of the snp one, and the
+	// tpm section only when Require lists tpm (default require: tdx, and
+	// nvgpu when GPUs is not zero).
+	TDX *StarterTDX
+}
+
+// StarterTDX are the TDX registers a starter policy allows, in hex.
+type StarterTDX struct {
+	MRTD, RTMR2 []string
 }
 
 // StarterLog is the release log a starter policy pins.
@@ -49,13 +59,19 @@ type StarterUKI struct {
 
 // Starter returns a commented starter policy. It parses with Parse.
 func Starter(o StarterOptions) []byte {
+	if len(o.Require) == 0 && o.TDX != nil {
+		o.Require = []string{"tdx"}
+		if o.GPUs > 0 {
+			o.Require = append(o.Require, "nvgpu")
+		}
+	}
 	if len(o.Require) == 0 {
 		o.Require = []string{"snp", "tpm"}
 		if o.GPUs > 0 {
 			o.Require = append(o.Require, "nvgpu")
 		}
 	}
-	t := template.Must(template.New("starter").Funcs(template.FuncMap{"join": strings.Join}).Parse(starterTemplate))
+	t := template.Must(template.New("starter").Funcs(template.FuncMap{"join": strings.Join, "has": slices.Contains[[]string]}).Parse(starterTemplate))
 	var b bytes.Buffer
 	if err := t.Execute(&b, o); err != nil {
 		panic("policy: starter template: " + err.Error())

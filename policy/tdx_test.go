@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,29 @@ func TestTDXSectionErrors(t *testing.T) {
 		_, err := Parse("t", []byte("version: 1\n"+tc.yaml+"\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestTDXStarter(t *testing.T) {
+	for _, o := range []StarterOptions{
+		{TDX: &StarterTDX{}},
+		{Simulated: true, GPUs: 2, TDX: &StarterTDX{MRTD: []string{strings.Repeat("ab", 48)}, RTMR2: []string{strings.Repeat("cd", 48)}}},
+		{TDX: &StarterTDX{}, Require: []string{"tdx", "tpm"}},
+	} {
+		data := Starter(o)
+		p, err := Parse("starter", data)
+		if err != nil {
+			t.Fatalf("TDX starter does not parse: %v\n%s", err, data)
+		}
+		if got := p.CPUAllowed(); len(got) != 1 || got[0] != "tdx" {
+			t.Fatalf("CPU TEEs %v\n%s", got, data)
+		}
+		if p.Requires("tpm") != slices.Contains(o.Require, "tpm") || len(p.TDX.MRTD) != len(o.TDX.MRTD) || len(p.TDX.RTMR2) != len(o.TDX.RTMR2) || p.SimulatedRoots() != o.Simulated {
+			t.Fatalf("starter %+v:\n%s", o, data)
+		}
+		if err := p.CheckComplete(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -301,6 +301,20 @@ func StarterOptions(gpus int) (policy.StarterOptions, error) {
 	}, nil
 }
 
+// TDXStarterOptions returns the options of the simulated TDX starter
+// policy (sworn policy init --simulated --tee tdx): simulated roots, the
+// simulated TD's MRTD and RTMR2 (its UKI boot), and gpus GPUs.
+func TDXStarterOptions(gpus int) (policy.StarterOptions, error) {
+	_, rtmr, err := tdx.SimCCEL()
+	if err != nil {
+		return policy.StarterOptions{}, err
+	}
+	return policy.StarterOptions{
+		Simulated: true, GPUs: gpus,
+		TDX: &policy.StarterTDX{MRTD: []string{hex.EncodeToString(tdx.SimMRTD[:])}, RTMR2: []string{hex.EncodeToString(rtmr[2][:])}},
+	}, nil
+}
+
 // StarterPolicy parses the simulated starter policy for gpus GPUs.
 func StarterPolicy(gpus int) (*policy.Policy, error) {
 	o, err := StarterOptions(gpus)

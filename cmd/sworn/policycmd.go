@@ -14,14 +14,15 @@ import (
 func policyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Write and check appraisal policies"}
 	var simulated, force bool
-	var out, logKey string
+	var out, logKey, tee string
 	var gpus, quorum int
 	var witnesses, publishers []string
 	initCmd := &cobra.Command{
-		Use:   "init [--simulated] [--gpus N] [--log-key FILE [--witness FILE]... [--quorum N] [--publisher FILE]...] [--out FILE]",
+		Use:   "init [--simulated] [--tee snp|tdx] [--gpus N] [--log-key FILE [--witness FILE]... [--quorum N] [--publisher FILE]...] [--out FILE]",
 		Short: "Write a commented starter policy (to stdout, or --out FILE)",
-		Long: `Write a commented starter policy. It requires exactly one CPU TEE (SEV-SNP),
-the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
+		Long: `Write a commented starter policy. It requires exactly one CPU TEE (SEV-SNP,
+or with --tee tdx Intel TDX), the vTPM's measured boot (SEV-SNP only) and,
+with --gpus, exactly that many GPUs. With
 --log-key it pins the release log, its witnesses (--witness, each a witness
 .pub file; --quorum, default all of them) and its publishers (--publisher).`,
 		Args: cobra.NoArgs,
@@ -30,11 +31,21 @@ the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
 				return usageErr("--gpus is %d; it must be 0 to %d", gpus, policy.MaxGPUs)
 			}
 			o := policy.StarterOptions{GPUs: gpus}
-			if simulated {
+			switch {
+			case tee != "snp" && tee != "tdx":
+				return usageErr("--tee %q: use snp or tdx", excerpt(tee))
+			case simulated && tee == "tdx":
+				var err error
+				if o, err = sim.TDXStarterOptions(gpus); err != nil {
+					return usageErr("%v", err)
+				}
+			case simulated:
 				var err error
 				if o, err = sim.StarterOptions(gpus); err != nil {
 					return usageErr("%v", err)
 				}
+			case tee == "tdx":
+				o.TDX = &policy.StarterTDX{}
 			}
 			if logKey != "" {
 				l, err := starterLog(logKey, witnesses, publishers, quorum, cmd.Flags().Changed("quorum"))
@@ -62,6 +73,7 @@ the vTPM's measured boot and, with --gpus, exactly that many GPUs. With
 			return nil
 		},
 	}
+	initCmd.Flags().StringVar(&tee, "tee", "snp", "the CPU TEE to require: `snp` or tdx")
 	initCmd.Flags().BoolVar(&simulated, "simulated", false, "trust sworn's simulated roots (for trying sworn and for tests)")
 	initCmd.Flags().StringVar(&out, "out", "", "write the policy to `FILE` instead of stdout")
 	initCmd.Flags().BoolVar(&force, "force", false, "overwrite --out if it exists")

@@ -99,6 +99,13 @@ func TestSimBootTDX(t *testing.T) {
 	}
 	sim := filepath.Join(dir, "sim.yaml")
 	prod := filepath.Join(dir, "prod.yaml")
+	starter := filepath.Join(dir, "starter.yaml")
+	if code, _, stderr := sworn(t, "policy", "init", "--simulated", "--tee", "tdx", "--out", starter); code != 0 {
+		t.Fatalf("policy init --tee tdx: exit %d: %s", code, stderr)
+	}
+	if code, out, _ := sworn(t, "verify", "bundle", bundle, "--policy", starter, "--at", "2026-11-27T01:00:00Z"); code != 0 || !strings.Contains(out, "RTMR2 match") {
+		t.Fatalf("the simulated TDX starter: exit %d\n%s", code, out)
+	}
 	for path, data := range map[string]string{
 		sim:  "version: 1\nroots: {intel: simulated}\ntdx:\n  mrtd: [13a94db73650b8cec7058d849db0892c610fc8ece0082a986dd155ef0263655d7719d09ca6bc27f065b75588cdc0ea05]\n",
 		prod: "version: 1\ntdx: {}\n",
