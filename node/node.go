@@ -29,6 +29,7 @@ import (
 	"github.com/sworn-dev/sworn/appraiser"
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/wire"
 )
 
@@ -87,6 +88,7 @@ type epoch struct {
 	bundle   *attest.Bundle
 	encoded  []byte
 	digest   [32]byte
+	named    receipt.Payload // the receipt fields that name the bundle, filled once
 	etag     string
 	notAfter time.Time
 	result   *attest.Result
@@ -225,6 +227,9 @@ func (n *Node) newEpoch(ctx context.Context, at time.Time) (*epoch, error) {
 		return nil, err
 	}
 	e.digest = sha256.Sum256(e.encoded)
+	if err := e.named.SetBundle(b); err != nil {
+		return nil, err
+	}
 	e.etag = `"` + hex.EncodeToString(e.digest[:16]) + `"`
 	return e, nil
 }

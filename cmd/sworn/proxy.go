@@ -34,7 +34,7 @@ type clientFlags struct {
 	policy         string
 	receipts       string
 	allowClassical bool
-	up             bool   // --up: reach the sworn up running in upDir
+	up             bool // --up: reach the sworn up running in upDir
 	upDir          string
 }
 
