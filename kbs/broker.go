@@ -117,8 +117,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Appraiser == nil {
 		cfg.Appraiser = appraiser.New()
 	}
-	block, _ := aes.NewCipher(cfg.KEK)
-	kek, _ := cipher.NewGCM(block)
+	kek := newKEK(cfg.KEK)
 	ver, err := tlog.NewVerifier(cfg.Policy.Log)
 	if err != nil {
 		return nil, fmt.Errorf("kbs: policy log section: %v", err)
@@ -136,18 +135,52 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-func (b *Broker) wrap(digest [32]byte, key []byte) []byte {
-	nonce := make([]byte, b.kek.NonceSize())
-	rand.Read(nonce)
-	return b.kek.Seal(nonce, nonce, key, digest[:])
+// newKEK returns the AEAD of a 32-byte key-encryption key: AES-256-GCM,
+// each model key sealed under a random nonce with the model digest as
+// associated data, so a wrapped key moved to another model does not open.
+func newKEK(key []byte) cipher.AEAD {
+	block, _ := aes.NewCipher(key)
+	kek, _ := cipher.NewGCM(block)
+	return kek
 }
 
-func (b *Broker) unwrap(m Model) ([]byte, error) {
-	n := b.kek.NonceSize()
+func wrapKey(kek cipher.AEAD, digest [32]byte, key []byte) []byte {
+	nonce := make([]byte, kek.NonceSize())
+	rand.Read(nonce)
+	return kek.Seal(nonce, nonce, key, digest[:])
+}
+
+func unwrapKey(kek cipher.AEAD, m Model) ([]byte, error) {
+	n := kek.NonceSize()
 	if len(m.Wrapped) < n {
 		return nil, errors.New("wrapped key too short")
 	}
-	return b.kek.Open(nil, m.Wrapped[:n], m.Wrapped[n:], m.Digest[:])
+	return kek.Open(nil, m.Wrapped[:n], m.Wrapped[n:], m.Digest[:])
+}
+
+func (b *Broker) wrap(digest [32]byte, key []byte) []byte { return wrapKey(b.kek, digest, key) }
+
+func (b *Broker) unwrap(m Model) ([]byte, error) { return unwrapKey(b.kek, m) }
+
+// RotateKEK re-wraps every model key in store from the key-encryption key
+// old to new, in one transaction: if any key does not open under old,
+// nothing changes. It returns how many keys it re-wrapped. Start the
+// broker with new afterwards.
+func RotateKEK(ctx context.Context, store Store, old, new []byte) (int, error) {
+	if len(old) != 32 || len(new) != 32 {
+		return 0, errors.New("a key-encryption key is 32 bytes")
+	}
+	if subtle.ConstantTimeCompare(old, new) == 1 {
+		return 0, errors.New("the new key-encryption key is the old one")
+	}
+	ok, nk := newKEK(old), newKEK(new)
+	return store.Rewrap(ctx, func(m Model) ([]byte, error) {
+		key, err := unwrapKey(ok, m)
+		if err != nil {
+			return nil, fmt.Errorf("the old key-encryption key does not open the key of model %x: wrong old key? nothing was changed", m.Digest[:8])
+		}
+		return wrapKey(nk, m.Digest, key), nil
+	})
 }
 
 // Register stores a model's data key.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/tlog/monitor"
 )
 
 func newKBSCmd() *cobra.Command {
@@ -34,12 +36,9 @@ func newKBSCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kek, err := readInput("--kek", kekPath)
+			kek, err := readKEK("--kek", kekPath)
 			if err != nil {
 				return err
-			}
-			if len(kek) != 32 {
-				return usageErr("--kek %s is %d bytes; a key-encryption key is 32 random bytes (head -c 32 /dev/urandom > kek)", kekPath, len(kek))
 			}
 			pub, err := tlog.NewSigner(key, tlog.KindPublisher)
 			if err != nil {
@@ -130,6 +129,130 @@ func newKBSCmd() *cobra.Command {
 	register.Flags().StringVar(&name, "name", "", "the model's `NAME`")
 	register.Flags().StringVar(&model, "model", "", "the model digest, `sha256:HEX`")
 	register.Flags().StringVar(&keyPath, "key", "", "the model's data key `FILE` (32 bytes)")
-	cmd.AddCommand(serve, register)
+	cmd.AddCommand(serve, register, newKBSAuditCmd(), newKBSRotateCmd())
+	return cmd
+}
+
+// readKEK reads a 32-byte key-encryption key named by flag.
+func readKEK(flag, path string) ([]byte, error) {
+	kek, err := readInput(flag, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(kek) != 32 {
+		return nil, usageErr("%s %s is %d bytes; a key-encryption key is 32 random bytes (head -c 32 /dev/urandom > kek)", flag, path, len(kek))
+	}
+	return kek, nil
+}
+
+func newKBSAuditCmd() *cobra.Command {
+	var db, logURL, policyPath, id string
+	cmd := &cobra.Command{
+		Use:   "audit --db sqlite:FILE|postgres://… --log URL --policy FILE [--id NAME]",
+		Short: "Check every key release: the broker's database against the log, and each logged release against a policy",
+		Long: `audit reads the whole release log, verified as sworn monitor does (every
+checkpoint with the policy's log: section, every entry proven in its tree),
+and checks each key_release record: the node's release is in the log, was
+not revoked before the key went out, may serve the model, and the node's
+launch measurement is one the policy allows. It then holds the key releases
+of broker --id against the broker's database: one the log lacks is a key
+given out unlogged. Exit 0: all agree; 1: findings, each printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if db == "" || logURL == "" || policyPath == "" {
+				return usageErr("kbs audit: --db, --log and --policy are required")
+			}
+			pol, err := loadPolicy(policyPath)
+			if err != nil {
+				return err
+			}
+			v, err := tlog.NewVerifier(pol.Log)
+			if err != nil {
+				return usageErr("kbs audit: policy %s: %v", policyPath, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			store, err := kbs.OpenStore(ctx, db)
+			if err != nil {
+				return usageErr("--db: %v", err)
+			}
+			defer store.Close()
+			state, err := os.MkdirTemp("", "sworn-kbs-audit-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(state)
+			m, err := monitor.New(logURL, v, state, io.Discard, nil)
+			if err != nil {
+				return usageErr("kbs audit: %v", err)
+			}
+			a := kbs.NewAuditor(pol)
+			m.Records = func(i uint64, r *tlog.Record) { a.Add(i, r) }
+			if err := m.Poll(ctx); err != nil {
+				return failErr("kbs audit: reading the log: %v", err)
+			}
+			rels, err := store.Releases(ctx)
+			if err != nil {
+				return failErr("kbs audit: the database: %v", err)
+			}
+			fs := a.Compare(id, rels)
+			for _, f := range fs {
+				fmt.Fprintf(cmd.OutOrStdout(), "ALERT %s\n", f)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d log entries; %d key releases by %s in the log, %d in the database; %d findings\n",
+				m.Next(), a.KeyReleases(id), id, len(rels), len(fs))
+			if len(fs) > 0 {
+				return &exitError{code: exitNotVerified, err: fmt.Errorf("kbs audit: %d findings", len(fs))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", "", "the broker's store: `sqlite:FILE` or a postgres:// URL")
+	cmd.Flags().StringVar(&logURL, "log", "", "the release log's `URL`")
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy `FILE` with the log: section, and the measurements a node may have")
+	cmd.Flags().StringVar(&id, "id", "sworn-kbs", "the broker's `NAME` in its key-release records")
+	return cmd
+}
+
+func newKBSRotateCmd() *cobra.Command {
+	var db, oldPath, newPath string
+	cmd := &cobra.Command{
+		Use:   "rotate-kek --db sqlite:FILE|postgres://… --kek OLD_FILE --new-kek NEW_FILE",
+		Short: "Re-wrap every stored model key under a new key-encryption key, in one transaction",
+		Long: `rotate-kek re-wraps each model key in the store from the key-encryption key
+--kek to --new-kek in one transaction: if any key does not open under the
+old key, nothing changes. Stop the broker first; start it with --kek
+NEW_FILE afterwards (it refuses to start with a key that does not open every
+stored key).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if db == "" || oldPath == "" || newPath == "" {
+				return usageErr("kbs rotate-kek: --db, --kek and --new-kek are required")
+			}
+			old, err := readKEK("--kek", oldPath)
+			if err != nil {
+				return err
+			}
+			nk, err := readKEK("--new-kek", newPath)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, err := kbs.OpenStore(ctx, db)
+			if err != nil {
+				return usageErr("--db: %v", err)
+			}
+			defer store.Close()
+			n, err := kbs.RotateKEK(ctx, store, old, nk)
+			if err != nil {
+				return failErr("kbs rotate-kek: %v", err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "re-wrapped %d model keys; start the broker with --kek %s\n", n, newPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", "", "the broker's store: `sqlite:FILE` or a postgres:// URL")
+	cmd.Flags().StringVar(&oldPath, "kek", "", "the current key-encryption key `FILE`")
+	cmd.Flags().StringVar(&newPath, "new-kek", "", "the new key-encryption key `FILE` (32 random bytes)")
 	return cmd
 }
