@@ -11,6 +11,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/sworn-dev/sworn/appraiser"
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/ratelimit"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
@@ -72,7 +74,27 @@ type Config struct {
 	Now func() time.Time
 	// Appraiser appraises bundles (appraiser.New() if nil).
 	Appraiser *appraiser.Appraiser
+	// NodeLimit bounds the key releases a node (its request keys) may ask
+	// for; ModelLimit those of one model across all nodes. Zero: the
+	// defaults, DefaultNodeLimit and DefaultModelLimit.
+	NodeLimit, ModelLimit Limit
 }
+
+// Limit is a token bucket: Burst requests at once, one more every Every.
+type Limit struct {
+	Every time.Duration
+	Burst int
+}
+
+// The default limits: a node may ask 6 times at once and then once every
+// 10 s; a model serves 200 nodes at once, then one more every 10 ms.
+var (
+	DefaultNodeLimit  = Limit{Every: 10 * time.Second, Burst: 6}
+	DefaultModelLimit = Limit{Every: 10 * time.Millisecond, Burst: 200}
+)
+
+// maxTracked bounds the node keys and models the rate limits track.
+const maxTracked = 1 << 16
 
 // Broker is a running key broker.
 type Broker struct {
@@ -81,8 +103,11 @@ type Broker struct {
 	log *slog.Logger
 	ver *tlog.Verifier
 
-	mu     sync.Mutex
-	nonces map[string]challenge
+	mu      sync.Mutex
+	nonces  map[string]challenge
+	nodes   *ratelimit.Keyed
+	models  *ratelimit.Keyed
+	metrics *metrics
 }
 
 type challenge struct {
@@ -122,7 +147,15 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kbs: policy log section: %v", err)
 	}
-	b := &Broker{cfg: cfg, kek: kek, log: cfg.Logger, ver: ver, nonces: map[string]challenge{}}
+	if cfg.NodeLimit == (Limit{}) {
+		cfg.NodeLimit = DefaultNodeLimit
+	}
+	if cfg.ModelLimit == (Limit{}) {
+		cfg.ModelLimit = DefaultModelLimit
+	}
+	b := &Broker{cfg: cfg, kek: kek, log: cfg.Logger, ver: ver, nonces: map[string]challenge{}, metrics: newMetrics(),
+		nodes:  ratelimit.NewKeyed(cfg.NodeLimit.Every, cfg.NodeLimit.Burst, maxTracked),
+		models: ratelimit.NewKeyed(cfg.ModelLimit.Every, cfg.ModelLimit.Burst, maxTracked)}
 	ms, err := cfg.Store.Models(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kbs: store: %v", err)
@@ -209,6 +242,7 @@ func (b *Broker) Handler() http.Handler {
 	mux.HandleFunc("POST /kbs/v1/challenge", b.handleChallenge)
 	mux.HandleFunc("POST /kbs/v1/release", b.handleRelease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", b.metrics.handler())
 	return mux
 }
 
@@ -275,6 +309,7 @@ func (b *Broker) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := b.cfg.Store.Model(r.Context(), d); err != nil {
+		b.metrics.challenges.WithLabelValues("refused").Inc()
 		apiError(w, http.StatusNotFound, "the broker holds no key for model "+FormatDigest(d))
 		return
 	}
@@ -289,11 +324,14 @@ func (b *Broker) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(b.nonces) >= 1<<16 {
 		b.mu.Unlock()
+		b.metrics.challenges.WithLabelValues("limited").Inc()
+		w.Header().Set("Retry-After", "5")
 		apiError(w, http.StatusServiceUnavailable, "too many open challenges; try again")
 		return
 	}
 	b.nonces[string(nonce)] = challenge{model: d, expires: now.Add(NonceTTL)}
 	b.mu.Unlock()
+	b.metrics.challenges.WithLabelValues("issued").Inc()
 	writeJSON(w, ChallengeResponse{Nonce: nonce, Expires: now.Add(NonceTTL)})
 }
 
@@ -330,19 +368,26 @@ func (b *Broker) handleRelease(w http.ResponseWriter, r *http.Request) {
 	if err := decode(w, r, &req); err != nil {
 		return
 	}
+	start := time.Now()
 	resp, err := b.release(r.Context(), &req)
+	b.metrics.phase.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	if err != nil {
 		var rf *refusal
 		if !errors.As(err, &rf) {
 			rf = &refusal{http.StatusInternalServerError, err.Error()}
 		}
+		b.metrics.releases.WithLabelValues(outcome(rf.status)).Inc()
 		b.log.Warn("key release refused", "model", clip(req.Model), "status", rf.status, "why", rf.why)
-		if rf.status == http.StatusServiceUnavailable {
+		switch rf.status {
+		case http.StatusServiceUnavailable:
 			w.Header().Set("Retry-After", "5")
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", "10")
 		}
 		apiError(w, rf.status, rf.why)
 		return
 	}
+	b.metrics.releases.WithLabelValues("released").Inc()
 	b.log.Info("key released", "model", req.Model, "log_index", resp.LogIndex)
 	writeJSON(w, resp)
 }
@@ -369,7 +414,18 @@ func (b *Broker) release(ctx context.Context, req *ReleaseRequest) (*ReleaseResp
 	if !bytes.Equal(bundle.Freshness.Nonce, req.Nonce) {
 		return nil, &refusal{http.StatusForbidden, "the bundle does not answer the broker's nonce"}
 	}
+	// The limits, before the appraisal (the costly part): per node, by its
+	// request keys, and per model.
+	nk := sha256.Sum256(bundle.Keys.RequestKeys)
+	if !b.nodes.Allow(string(nk[:]), now) {
+		return nil, &refusal{http.StatusTooManyRequests, "this node asked for keys too often; retry later"}
+	}
+	if !b.models.Allow(string(d[:]), now) {
+		return nil, &refusal{http.StatusTooManyRequests, "too many key releases of this model at once; retry later"}
+	}
+	t0 := time.Now()
 	res := b.cfg.Appraiser.Appraise(ctx, bundle, appraiser.Options{At: now, Policy: b.cfg.Policy, Nonce: req.Nonce})
+	b.metrics.phase.WithLabelValues("appraisal").Observe(time.Since(t0).Seconds())
 	if res.Verdict != attest.Affirming {
 		return nil, &refusal{http.StatusForbidden, fmt.Sprintf("the node's bundle is %s under the broker's policy: %s", res.Verdict, res.FirstProblem())}
 	}
@@ -411,7 +467,9 @@ func (b *Broker) release(ctx context.Context, req *ReleaseRequest) (*ReleaseResp
 	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.LogTimeout)
 	defer cancel()
+	t1 := time.Now()
 	proof, _, err := tlog.Publish(pctx, b.cfg.HTTP, b.cfg.LogURL, leaf)
+	b.metrics.phase.WithLabelValues("log").Observe(time.Since(t1).Seconds())
 	if err != nil {
 		return nil, &refusal{http.StatusServiceUnavailable, "the release log did not take the key-release record, so no key is released: " + err.Error()}
 	}

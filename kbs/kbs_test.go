@@ -3,8 +3,12 @@ package kbs_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,7 +60,7 @@ func (st *stack) broker(t *testing.T, p *policy.Policy, logURL string) string {
 	return u
 }
 
-func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.Broker, string) {
+func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string, opts ...func(*kbs.Config)) (*kbs.Broker, string) {
 	t.Helper()
 	store, err := kbs.OpenStore(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "kbs.db"))
 	if err != nil {
@@ -69,7 +73,11 @@ func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	b, err := kbs.New(t.Context(), kbs.Config{Store: store, KEK: kek, Policy: p, LogURL: logURL, Publisher: pub, ID: "test-kbs", LogTimeout: 2 * time.Second})
+	cfg := kbs.Config{Store: store, KEK: kek, Policy: p, LogURL: logURL, Publisher: pub, ID: "test-kbs", LogTimeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b, err := kbs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,5 +304,51 @@ func TestStoreReopen(t *testing.T) {
 	pol.Log = &policy.Log{Origin: "x"}
 	if _, err := kbs.New(t.Context(), kbs.Config{Store: s, KEK: make([]byte, 32), Policy: pol, LogURL: "http://127.0.0.1:1", Publisher: nil}); err == nil {
 		t.Fatal("a broker without a publisher started")
+	}
+}
+
+// TestLimitsMetricsCanary: a node asking again past its limit is refused
+// (429) before any appraisal; the metrics count each outcome; and nothing
+// the broker logged or exposed holds the model key.
+func TestLimitsMetricsCanary(t *testing.T) {
+	st := startStack(t)
+	var logs bytes.Buffer
+	_, url := st.newBroker(t, st.policy, st.LogURL, func(c *kbs.Config) {
+		c.NodeLimit = kbs.Limit{Every: time.Hour, Burst: 1}
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	model := kbs.FormatDigest(st.Model.Digest)
+	var bodies bytes.Buffer
+	for i, want := range []int{200, 429} {
+		nonce := challenge(t, url, model)
+		bundle, _ := st.nodeBundle(t, 7, nonce) // the same node: the same request keys
+		code, out := post(t, url+"/kbs/v1/release", kbs.ReleaseRequest{Model: model, Nonce: nonce, Bundle: bundle})
+		if code != want {
+			t.Fatalf("request %d: %d %v, want %d", i, code, out, want)
+		}
+		fmt.Fprint(&bodies, out["error"])
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{`sworn_kbs_releases_total{outcome="released"} 1`, `sworn_kbs_releases_total{outcome="limited"} 1`,
+		`sworn_kbs_challenges_total{outcome="issued"} 2`, `sworn_kbs_release_seconds_count{phase="appraisal"} 1`, `sworn_kbs_release_seconds_count{phase="log"} 1`} {
+		if !bytes.Contains(m, []byte(w)) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+	key := st.Model.Key
+	for name, data := range map[string][]byte{"logs": logs.Bytes(), "metrics": m, "errors": bodies.Bytes()} {
+		for _, enc := range []string{string(key), hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), base64.RawURLEncoding.EncodeToString(key)} {
+			if bytes.Contains(data, []byte(enc)) {
+				t.Errorf("the model key is in the broker's %s", name)
+			}
+		}
+	}
+	if !bytes.Contains(logs.Bytes(), []byte(`"msg":"key released"`)) || !bytes.Contains(logs.Bytes(), []byte(`"msg":"key release refused"`)) {
+		t.Errorf("the decisions are not logged:\n%s", logs.String())
 	}
 }
