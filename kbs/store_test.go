@@ -4,54 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/sworn-dev/sworn/internal/pgtest"
 	"github.com/sworn-dev/sworn/kbs"
 )
-
-// postgresDSN returns the DSN of a fresh schema on the PostgreSQL that
-// SWORN_POSTGRES names (default: the local server .ci/run starts), or skips.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("SWORN_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Skipf("no PostgreSQL at %s (set SWORN_POSTGRES; .ci/run starts one): %v", base, err)
-	}
-	schema := fmt.Sprintf("sworn_test_%d", time.Now().UnixNano())
-	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", base); err == nil {
-			db.Exec("DROP SCHEMA " + schema + " CASCADE")
-			db.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 // stores opens each kind of store, empty: SQLite, and PostgreSQL when one
 // is reachable.
@@ -65,7 +27,7 @@ func stores(t *testing.T) map[string]string {
 func openStore(t *testing.T, kind, dsn string) *kbs.SQLStore {
 	t.Helper()
 	if kind == "postgres" {
-		dsn = postgresDSN(t)
+		dsn = pgtest.DSN(t)
 	}
 	s, err := kbs.OpenStore(t.Context(), dsn)
 	if err != nil {
