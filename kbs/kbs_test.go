@@ -34,7 +34,7 @@ type stack struct {
 	proof  []byte // the nodes' release proof
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := up.Start(t.Context(), up.Config{Dir: dir, Nodes: 2, GPUs: 1, Listen: "127.0.0.1:0"})
@@ -55,12 +55,12 @@ func startStack(t *testing.T) *stack {
 }
 
 // broker starts another broker on the stack's log, with the model's key.
-func (st *stack) broker(t *testing.T, p *policy.Policy, logURL string) string {
+func (st *stack) broker(t testing.TB, p *policy.Policy, logURL string) string {
 	_, u := st.newBroker(t, p, logURL)
 	return u
 }
 
-func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string, opts ...func(*kbs.Config)) (*kbs.Broker, string) {
+func (st *stack) newBroker(t testing.TB, p *policy.Policy, logURL string, opts ...func(*kbs.Config)) (*kbs.Broker, string) {
 	t.Helper()
 	store, err := kbs.OpenStore(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "kbs.db"))
 	if err != nil {
@@ -95,7 +95,7 @@ func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string, opts .
 	return b, srv.URL
 }
 
-func post(t *testing.T, url string, in any) (int, map[string]any) {
+func post(t testing.TB, url string, in any) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(in)
 	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
@@ -111,7 +111,7 @@ func post(t *testing.T, url string, in any) (int, map[string]any) {
 
 // nodeBundle boots a simulated node answering nonce, with the stack's
 // release proof, and returns its bundle and private keys.
-func (st *stack) nodeBundle(t *testing.T, seed uint64, nonce []byte) ([]byte, *sim.Node) {
+func (st *stack) nodeBundle(t testing.TB, seed uint64, nonce []byte) ([]byte, *sim.Node) {
 	t.Helper()
 	n, err := sim.Boot(sim.Options{Seed: seed, At: timeNow(), Nonce: nonce, GPUs: 1, Release: st.proof})
 	if err != nil {
@@ -121,7 +121,7 @@ func (st *stack) nodeBundle(t *testing.T, seed uint64, nonce []byte) ([]byte, *s
 	return b, n
 }
 
-func challenge(t *testing.T, url, model string) []byte {
+func challenge(t testing.TB, url, model string) []byte {
 	t.Helper()
 	code, out := post(t, url+"/kbs/v1/challenge", map[string]any{"model": model})
 	if code != 200 {
