@@ -3,12 +3,17 @@ package kbs
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"slices"
 
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
+	"github.com/sworn-dev/sworn/tlog/monitor"
 )
 
 // Finding is one disagreement an audit found.
@@ -109,6 +114,31 @@ func (a *Auditor) Compare(id string, db []Release) []Finding {
 	}
 	slices.SortStableFunc(out, func(x, y Finding) int { return cmp.Compare(x.Index, y.Index) })
 	return out
+}
+
+// ReadLog reads the whole log at logURL, verified as a monitor does under
+// pol's log section (each checkpoint, each entry proven in its tree), into
+// a new Auditor under pol. It returns the auditor and the log's size.
+func ReadLog(ctx context.Context, logURL string, pol *policy.Policy, hc *http.Client) (*Auditor, uint64, error) {
+	v, err := tlog.NewVerifier(pol.Log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("the policy's log section: %v", err)
+	}
+	state, err := os.MkdirTemp("", "sworn-kbs-audit-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(state)
+	m, err := monitor.New(logURL, v, state, io.Discard, hc)
+	if err != nil {
+		return nil, 0, err
+	}
+	a := NewAuditor(pol)
+	m.Records = func(i uint64, r *tlog.Record) { a.Add(i, r) }
+	if err := m.Poll(ctx); err != nil {
+		return nil, 0, fmt.Errorf("reading the log: %v", err)
+	}
+	return a, m.Next(), nil
 }
 
 // KeyReleases returns how many key releases of broker id the log holds.

@@ -2,7 +2,6 @@ package kbs_test
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
-	"github.com/sworn-dev/sworn/tlog/monitor"
 )
 
 // TestAuditor: each way a logged key release can be wrong is a finding,
@@ -83,17 +81,8 @@ func TestAuditor(t *testing.T) {
 // the database records that the log lacks is found.
 func TestAuditStack(t *testing.T) {
 	st := startStack(t)
-	v, err := tlog.NewVerifier(st.policy.Log)
+	a, _, err := kbs.ReadLog(t.Context(), st.LogURL, st.policy, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := monitor.New(st.LogURL, v, t.TempDir(), io.Discard, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := kbs.NewAuditor(st.policy)
-	m.Records = func(i uint64, r *tlog.Record) { a.Add(i, r) }
-	if err := m.Poll(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	store, err := kbs.OpenStore(t.Context(), "sqlite:"+st.dir+"/kbs.db")

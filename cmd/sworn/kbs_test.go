@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/sim"
-	"github.com/sworn-dev/sworn/tlog"
-	"github.com/sworn-dev/sworn/tlog/monitor"
 	"github.com/sworn-dev/sworn/up"
 )
 
@@ -132,14 +129,8 @@ func TestKBSKill9(t *testing.T) {
 			}
 
 			// Every returned key is a release in the log, and in the database.
-			v, _ := tlog.NewVerifier(pol.Log)
-			m, err := monitor.New(s.LogURL, v, t.TempDir(), io.Discard, nil)
+			a, _, err := kbs.ReadLog(t.Context(), s.LogURL, pol, nil)
 			if err != nil {
-				t.Fatal(err)
-			}
-			a := kbs.NewAuditor(pol)
-			m.Records = func(i uint64, r *tlog.Record) { a.Add(i, r) }
-			if err := m.Poll(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			store, err := kbs.OpenStore(t.Context(), db)
