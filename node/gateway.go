@@ -552,7 +552,7 @@ func (u *usageScanner) keep(p []byte) {
 
 func (u *usageScanner) parse(line []byte) {
 	line = bytes.TrimPrefix(bytes.TrimSpace(line), []byte("data:"))
-	if !bytes.Contains(line, []byte(`"usage"`)) {
+	if !hasUsageObject(line) { // most events have none, or "usage":null
 		return
 	}
 	var v struct {
@@ -563,6 +563,21 @@ func (u *usageScanner) parse(line []byte) {
 	}
 	if json.Unmarshal(bytes.TrimSpace(line), &v) == nil && v.Usage != nil {
 		u.tokens = receipt.Tokens{Prompt: v.Usage.Prompt, Completion: v.Usage.Completion}
+	}
+}
+
+// hasUsageObject reports whether line has a "usage" key whose value is an
+// object: only then is it worth decoding.
+func hasUsageObject(line []byte) bool {
+	for {
+		i := bytes.Index(line, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		line = bytes.TrimLeft(line[i+len(`"usage"`):], " \t")
+		if rest, ok := bytes.CutPrefix(line, []byte(":")); ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("{")) {
+			return true
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ func TestUsageScanner(t *testing.T) {
 		{"sse", sse, receipt.Tokens{Prompt: 3, Completion: 4}},
 		{"whole", whole, receipt.Tokens{Prompt: 5, Completion: 6}},
 		{"no usage", "data: {\"choices\":[]}\n\ndata: [DONE]\n\n", receipt.Tokens{}},
+		{"usage null, then spaced", "data: {\"usage\":null}\n\ndata: {\"usage\" : {\"prompt_tokens\":9,\"completion_tokens\":1}}\n\n", receipt.Tokens{Prompt: 9, Completion: 1}},
 		{"line over 64 KiB", long, receipt.Tokens{}},
 	} {
 		for _, step := range []int{1, 3, 7, 64, 1 << 20} {
