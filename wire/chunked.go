@@ -32,7 +32,7 @@ var ErrTruncated = errors.New("the chunked message ended before its final chunk:
 type chunkWriter struct {
 	w      io.Writer
 	seal   func(dst, aad, p []byte) ([]byte, error) // appends the sealed p to dst
-	prefix []byte // written before the first chunk
+	prefix []byte                                   // written before the first chunk
 	closed bool
 	buf    []byte
 }
@@ -102,7 +102,7 @@ func (c *chunkWriter) Close() error { return c.close(nil) }
 type chunkReader struct {
 	r     *bufio.Reader
 	open  func(dst, aad, ct []byte) ([]byte, error) // appends the opened ct to dst
-	ct    []byte // the chunk being read, reused
+	ct    []byte                                    // the chunk being read, reused
 	pt    []byte
 	done  bool
 	err   error
