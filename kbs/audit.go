@@ -33,6 +33,7 @@ func (f Finding) String() string { return fmt.Sprintf("entry %d: %s", f.Index, f
 // Compare then holds the log's key releases against a broker's database.
 type Auditor struct {
 	pol      *policy.Policy
+	from     uint64                   // the first index read: releases before it are not known
 	releases map[uint64]*tlog.Release // by log index
 	revoked  map[string]uint64        // "id@version" → index of its revocation
 	keys     map[uint64]*tlog.KeyRelease
@@ -41,8 +42,14 @@ type Auditor struct {
 
 // NewAuditor returns an auditor that checks key releases against pol (nil:
 // only against the log itself).
-func NewAuditor(pol *policy.Policy) *Auditor {
-	return &Auditor{pol: pol, releases: map[uint64]*tlog.Release{}, revoked: map[string]uint64{}, keys: map[uint64]*tlog.KeyRelease{}}
+func NewAuditor(pol *policy.Policy) *Auditor { return NewAuditorFrom(pol, 0) }
+
+// NewAuditorFrom returns an auditor that reads the log from index from on
+// (a monitor resuming): a key release naming a release before from is
+// checked against the policy only, since that release and any revocation
+// of it were not read.
+func NewAuditorFrom(pol *policy.Policy, from uint64) *Auditor {
+	return &Auditor{pol: pol, from: from, releases: map[uint64]*tlog.Release{}, revoked: map[string]uint64{}, keys: map[uint64]*tlog.KeyRelease{}}
 }
 
 // Add takes the next verified record of the log, at index, and returns
@@ -65,6 +72,8 @@ func (a *Auditor) Add(index uint64, r *tlog.Record) []Finding {
 		a.keys[index] = kr
 		rel, ok := a.releases[kr.ReleaseIndex]
 		switch {
+		case kr.Release != "" && kr.ReleaseIndex < a.from:
+			// Read before this auditor started: not known here.
 		case kr.Release == "":
 			bad("broker %s released model %s to a node whose release the record does not name", kr.Broker, kr.Model)
 		case !ok || rel.Key() != kr.Release:

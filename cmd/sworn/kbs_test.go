@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/internal/pgtest"
 	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/policy"
@@ -158,6 +160,19 @@ func TestKBSKill9(t *testing.T) {
 			}
 			t.Logf("%d registrations acknowledged, %d keys returned before the kills", len(acked), len(returned))
 		})
+	}
+
+	// sworn monitor checks each key release against the policy: every one
+	// passes the stack's policy, none a policy allowing another measurement.
+	if out, code := swornBinary(t, "monitor", "--log", s.LogURL, "--policy", s.Policy, "--state", t.TempDir(), "--once"); code != 0 || strings.Contains(out, "ALERT") {
+		t.Fatalf("monitor under the stack's policy: %d\n%s", code, out)
+	}
+	polText, _ := os.ReadFile(s.Policy)
+	meas := hex.EncodeToString(snp.SimMeasurement[:])
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	os.WriteFile(other, bytes.ReplaceAll(polText, []byte(meas), []byte(strings.Repeat("ab", 48))), 0o644)
+	if out, code := swornBinary(t, "monitor", "--log", s.LogURL, "--policy", other, "--state", t.TempDir(), "--once"); code != 1 || !strings.Contains(out, "which the policy does not allow") {
+		t.Fatalf("monitor under a policy of another measurement: %d\n%s", code, out)
 	}
 
 	// sworn kbs audit on the stack's own broker: its nodes' two releases agree.
