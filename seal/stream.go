@@ -194,6 +194,23 @@ func (w *Writer) Write(p []byte) (int, error) {
 				return total, err
 			}
 		}
+		// A whole segment in p with more after it: seal it from p
+		// directly, without copying it into the buffer first.
+		if lim := w.limit(); w.n == 0 && len(p) > lim {
+			if w.seg == maxSegments-1 {
+				w.err = errors.New("seal: stream exceeds 2^32 segments")
+				return total, w.err
+			}
+			ct := w.s.aead.Seal(w.buf[:0], w.s.nonce(w.seg, false), p[:lim], nil)
+			if _, err := w.w.Write(ct); err != nil {
+				w.err = err
+				return total, err
+			}
+			w.seg++
+			p = p[lim:]
+			total += lim
+			continue
+		}
 		c := copy(w.buf[w.n:w.limit()], p)
 		w.n += c
 		p = p[c:]
