@@ -145,3 +145,32 @@ func TestModelSealRegisters(t *testing.T) {
 		t.Fatal("the sealed model with a lost key was kept")
 	}
 }
+
+// TestNodeServeSealedModel: --model NAME=SEALED_DIR takes the digest from
+// the manifest, and needs the broker that releases its key.
+func TestNodeServeSealedModel(t *testing.T) {
+	_, _, simPolicy, _ := setup(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "sealed")
+	if code, stdout, stderr := sworn(t, "model", "seal", modelDir(t), "--out", out, "--name", "tiny", "--key-out", filepath.Join(dir, "k")); code != exitOK {
+		t.Fatalf("seal: %s%s", stdout, stderr)
+	}
+	mm, dirs, err := parseModels([]string{"tiny=" + out, "other=sha256:" + strings.Repeat("00", 32)})
+	if err != nil || dirs["tiny"] != out || !strings.HasPrefix(mm["tiny"], "sha256:") || mm["other"] == "" || len(dirs) != 1 {
+		t.Fatalf("parseModels: %v %v %v", mm, dirs, err)
+	}
+	base := []string{"node", "serve", "--platform", "sim", "--engine", "echo", "--policy", simPolicy, "--listen", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--model", "tiny=" + out}, "needs --kbs"},
+		{[]string{"--model", "tiny=" + filepath.Join(dir, "none"), "--kbs", "http://127.0.0.1:1"}, "neither a digest"},
+		{[]string{"--model", "tiny=" + out, "--model", "tiny=" + out, "--kbs", "http://127.0.0.1:1"}, "given twice"},
+	} {
+		code, _, stderr := sworn(t, append(append([]string(nil), base...), tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, %s; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
