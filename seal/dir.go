@@ -349,7 +349,8 @@ func (f *File) Stream() io.Reader { return io.NewSectionReader(f.Reader, 0, f.Si
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
 
-// ReadFile decrypts the file at path into memory and checks its size and
+// ReadFile decrypts the file at path into memory (it allocates the
+// file's size, as the verified manifest gives it) and checks its size and
 // plaintext SHA-256 against the manifest.
 func (m *Model) ReadFile(p string) ([]byte, error) {
 	f, err := m.Open(p)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"os"
@@ -449,6 +450,19 @@ func TestSealStreamWriter(t *testing.T) {
 			t.Fatalf("chunk %d: different stream", chunk)
 		}
 	}
+	// ReadFrom (io.Copy from a reader) gives the same stream too.
+	for _, chunk := range []int{1, 1000, plainSize + 1, len(data)} {
+		var buf bytes.Buffer
+		w, _ := newWriter(&buf, key, []byte("ad"), bytes.NewReader(make([]byte, 64)))
+		w.Write(data[:chunk%7])
+		if _, err := io.Copy(w, &chunkReader{data[chunk%7:], chunk}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if !bytes.Equal(seq, buf.Bytes()) {
+			t.Fatalf("ReadFrom in %d-byte reads: different stream", chunk)
+		}
+	}
 	r, err := NewReader(bytes.NewReader(seq), int64(len(seq)), key, []byte("ad"))
 	if err != nil {
 		t.Fatal(err)
@@ -462,4 +476,56 @@ func TestSealStreamWriter(t *testing.T) {
 	} else if r2, _ := NewReader(bytes.NewReader(seq), int64(len(seq)), key, []byte("other")); func() error { _, err := r2.ReadSegment(0); return err }() == nil {
 		t.Fatal("other associated data opened the stream")
 	}
+}
+
+func TestSealConcurrentReadAt(t *testing.T) {
+	dir, key, _, d := sealed(t, map[string]int{"w": 3*plainSize + 5})
+	m, err := Open(dir, key, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want, err := m.ReadFile("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := m.Open("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			buf := make([]byte, 777)
+			for i := range 50 {
+				off := int64((g*50+i)*7919) % (int64(len(want)) - 777)
+				if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, want[off:off+777]) {
+					errs <- fmt.Errorf("ReadAt %d: %v", off, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// chunkReader yields at most n bytes a read, and is not an io.WriterTo.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }
