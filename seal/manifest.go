@@ -32,9 +32,9 @@ const (
 	MaxFileSize = 1 << 40
 	// MaxManifestSize bounds the encoded manifest.
 	MaxManifestSize = 8 << 20
-	// MaxPathLen bounds a file's path in bytes, and MaxPathDepth its
-	// number of components.
-	MaxPathLen   = 512
+	// MaxPathLen bounds a file's path in bytes.
+	MaxPathLen = 512
+	// MaxPathDepth bounds the number of components of a file's path.
 	MaxPathDepth = 32
 	// MaxNameLen bounds the model's name in bytes.
 	MaxNameLen = 128
