@@ -2,6 +2,7 @@ package seal
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,7 +26,10 @@ func FuzzParseHeader(f *testing.F) {
 
 func FuzzParseManifest(f *testing.F) {
 	if b, err := os.ReadFile(filepath.Join("testdata", "vectors.json")); err == nil {
-		f.Add(b)
+		var v sealVectors
+		if json.Unmarshal(b, &v) == nil {
+			f.Add([]byte(v.Model.Manifest))
+		}
 	}
 	f.Add([]byte(`{"construction":"AES256_GCM_HKDF_1MB","files":[{"path":"a","sealed_sha256":"` + hex64 + `","sealed_size":56,"sha256":"` + hex64 + `","size":0}],"format":"sworn-sealed-model/v1","key_check":"` + hex64 + `","model_id":"00000000000000000000000000000000","name":"m","segment_size":1048576}`))
 	f.Add([]byte(`{}`))
