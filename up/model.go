@@ -22,6 +22,9 @@ func demoModel(dir string) (*Model, error) {
 	}
 	sealed := filepath.Join(dir, "model.sealed")
 	if _, err := os.Stat(filepath.Join(sealed, seal.ManifestFile)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, releaseFile)); err == nil {
+			return nil, fmt.Errorf("%s has a release but no sealed demo model (%s): it was made by an older sworn up, or the model was removed; use another --dir", dir, sealed)
+		}
 		if err := sealDemo(dir, sealed, key); err != nil {
 			return nil, fmt.Errorf("sealing the demo model: %v", err)
 		}
