@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sworn-dev/sworn/seal"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -120,4 +121,32 @@ func postJSON(ctx context.Context, url string, in, out any) error {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(e.Error.Message))
 	}
 	return json.Unmarshal(data, out)
+}
+
+// MaxUnsealedModel bounds the plaintext UnsealModel holds in memory.
+const MaxUnsealedModel = 64 << 30
+
+// UnsealModel opens the sealed model in dir (docs/seal.md) with the data
+// key the broker released, checks that its manifest is the model digest
+// and key the node was given, and decrypts every file into memory,
+// authenticating every segment and checking every file's digests. It
+// returns the plaintext files by path; nothing is written to disk.
+func UnsealModel(dir string, key []byte, model [32]byte) (map[string][]byte, error) {
+	m, err := seal.Open(dir, key, model)
+	if err != nil {
+		return nil, fmt.Errorf("sealed model %s: %v", dir, err)
+	}
+	defer m.Close()
+	if n := m.Manifest.TotalSize(); n > MaxUnsealedModel {
+		return nil, fmt.Errorf("sealed model %s holds %d bytes, over the %d this node unseals into memory", dir, n, int64(MaxUnsealedModel))
+	}
+	files := make(map[string][]byte, len(m.Manifest.Files))
+	for _, e := range m.Manifest.Files {
+		b, err := m.ReadFile(e.Path)
+		if err != nil {
+			return nil, fmt.Errorf("sealed model %s: %v", dir, err)
+		}
+		files[e.Path] = b
+	}
+	return files, nil
 }

@@ -63,6 +63,10 @@ type Model struct {
 	Name   string
 	Digest [32]byte
 	Key    []byte
+	// Sealed is the model's sealed directory (docs/seal.md), which each
+	// node unseals into memory with the key it obtained; empty: the key
+	// alone is checked.
+	Sealed string
 }
 
 // Stack is a running stack.
@@ -263,6 +267,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		if subtle.ConstantTimeCompare(key, cfg.Model.Key) != 1 {
 			return nil, fmt.Errorf("node %d: the key broker released another key than the model's", i+1)
+		}
+		if cfg.Model.Sealed != "" {
+			files, err := node.UnsealModel(cfg.Model.Sealed, key, cfg.Model.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("node %d: %v", i+1, err)
+			}
+			log.Info("model unsealed", "component", fmt.Sprintf("node%d", i+1), "model", kbs.FormatDigest(cfg.Model.Digest), "files", len(files))
 		}
 		nctx, cancel := context.WithCancel(context.Background())
 		go n.Run(nctx)

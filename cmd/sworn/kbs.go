@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -98,25 +99,8 @@ func newKBSCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tok, err := readInput("--admin-token", tokenFile)
-			if err != nil {
+			if err := registerModelKey(kbsURL, tokenFile, name, model, k); err != nil {
 				return err
-			}
-			body, _ := json.Marshal(kbs.RegisterRequest{Name: name, Model: model, Key: k})
-			req, _ := http.NewRequest(http.MethodPost, strings.TrimSuffix(kbsURL, "/")+"/kbs/v1/models", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return failErr("kbs register: %v", err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusNoContent {
-				var e struct {
-					Error struct{ Message string } `json:"error"`
-				}
-				json.NewDecoder(resp.Body).Decode(&e)
-				return failErr("kbs register: %s: %s", resp.Status, e.Error.Message)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "registered %s\n", model)
 			return nil
@@ -242,4 +226,34 @@ stored key).`,
 	cmd.Flags().StringVar(&oldPath, "kek", "", "the current key-encryption key `FILE`")
 	cmd.Flags().StringVar(&newPath, "new-kek", "", "the new key-encryption key `FILE` (32 random bytes)")
 	return cmd
+}
+
+// registerModelKey registers a model's data key with the broker at
+// kbsURL (POST /kbs/v1/models), with the admin token in tokenFile. It is
+// the one code path of sworn kbs register and sworn model seal --kbs.
+func registerModelKey(kbsURL, tokenFile, name, model string, key []byte) error {
+	tok, err := readInput("--admin-token", tokenFile)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(kbs.RegisterRequest{Name: name, Model: model, Key: key})
+	req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(kbsURL, "/")+"/kbs/v1/models", bytes.NewReader(body))
+	if err != nil {
+		return usageErr("--kbs %q: %v", kbsURL, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return failErr("kbs register: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+		return failErr("kbs register: %s: %s", resp.Status, e.Error.Message)
+	}
+	return nil
 }
