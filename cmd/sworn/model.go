@@ -60,12 +60,9 @@ SEALED_DIR.`,
 			}
 			var key []byte
 			if keyPath != "" {
-				k, err := readInput("--key", keyPath)
+				k, err := readModelKey(keyPath)
 				if err != nil {
 					return err
-				}
-				if len(k) != seal.KeySize {
-					return usageErr("--key %s is %d bytes; a data key is %d random bytes (head -c 32 /dev/urandom > model.key)", keyPath, len(k), seal.KeySize)
 				}
 				key = k
 			} else {
@@ -140,14 +137,11 @@ SEALED_DIR.`,
 			if err != nil {
 				return usageErr("--model: %v", err)
 			}
-			key, err := readInput("--key", keyPath)
+			key, err := readModelKey(keyPath)
 			if err != nil {
 				return err
 			}
 			defer clear(key)
-			if len(key) != seal.KeySize {
-				return usageErr("--key %s is %d bytes; a data key is %d bytes", keyPath, len(key), seal.KeySize)
-			}
 			if _, err := os.Stat(filepath.Join(args[0], seal.ManifestFile)); errors.Is(err, fs.ErrNotExist) {
 				return usageErr("model verify: %s is not a sealed model (no %s); give the directory sworn model seal --out wrote", args[0], seal.ManifestFile)
 			}
@@ -166,6 +160,6 @@ SEALED_DIR.`,
 	}
 	verify.Flags().StringVar(&keyPath, "key", "", "the model's data key `FILE` (32 bytes)")
 	verify.Flags().StringVar(&model, "model", "", "the expected model digest, `sha256:HEX`")
-	cmd.AddCommand(sealCmd, inspect, verify)
+	cmd.AddCommand(sealCmd, inspect, verify, newVolumeCmd())
 	return cmd
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/seal"
+	"github.com/sworn-dev/sworn/seal/volume"
 	"github.com/sworn-dev/sworn/sim"
 )
 
@@ -33,12 +34,12 @@ func newNodeCmd() *cobra.Command {
 	var gpus int
 	var seed uint64
 	var epoch time.Duration
-	var models []string
+	var models, volumes []string
 	var kbsURL string
 	var tps float64
 	var allowWarning bool
 	serve := &cobra.Command{
-		Use:   "serve --platform sim|snp|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST|NAME=SEALED_DIR]... [--kbs URL]",
+		Use:   "serve --platform sim|snp|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST|NAME=SEALED_DIR]... [--volume NAME=IMAGE,HASHTREE]... [--kbs URL]",
 		Short: "Serve encrypted requests once the node's own evidence passes its policy",
 		Long: `serve makes the node's request and receipt keys in memory, collects evidence
 bound to them (--platform sim: the simulators, every result SIMULATED; snp:
@@ -65,6 +66,13 @@ engine) and writes nothing to disk. See docs/node.md.`,
 			}
 			if len(sealedDirs) > 0 && kbsURL == "" {
 				return usageErr("node serve: --model NAME=SEALED_DIR needs --kbs URL, the key broker that releases the model's key")
+			}
+			vols, err := parseVolumes(volumes, mm)
+			if err != nil {
+				return err
+			}
+			if len(vols) > 0 && kbsURL == "" {
+				return usageErr("node serve: --volume needs --kbs URL, the key broker that releases the volume's key")
 			}
 			var proof []byte
 			if release != "" {
@@ -114,6 +122,14 @@ engine) and writes nothing to disk. See docs/node.md.`,
 				}
 				log.Info("model unsealed", "model", mm[name], "name", name, "files", len(files))
 			}
+			for name, img := range vols {
+				dev, err := n.OpenVolume(ctx, kbsURL, name, img)
+				if err != nil {
+					return failErr("node serve: model %s: %v", name, err)
+				}
+				defer n.CloseVolume(context.WithoutCancel(ctx), name)
+				log.Info("model volume mapped", "model", mm[name], "name", name, "device", dev)
+			}
 			go n.Run(ctx)
 			err = serveStreams(ctx, cmd, ln, n.Handler(), fmt.Sprintf("node (%s)", plat.Name()), 30*time.Second)
 			log.Info("node stopped")
@@ -131,12 +147,33 @@ engine) and writes nothing to disk. See docs/node.md.`,
 	f.Uint64Var(&seed, "sim-seed", 1, "the simulated machine, `N` (--platform sim)")
 	f.DurationVar(&epoch, "epoch", node.DefaultEpoch, "how long a passport bundle and its keys are valid (`DURATION`)")
 	f.StringArrayVar(&models, "model", nil, "a model the node serves, `NAME=sha256:HEX` (its sealed weights' digest) or NAME=SEALED_DIR (unsealed into memory with the key from --kbs); repeatable")
-	f.StringVar(&kbsURL, "kbs", "", "the key broker's `URL`, which releases the keys of --model NAME=SEALED_DIR models to this node")
+	f.StringVar(&kbsURL, "kbs", "", "the key broker's `URL`, which releases the keys of --model NAME=SEALED_DIR models and of --volume to this node")
+	f.StringArrayVar(&volumes, "volume", nil, "map model NAME's volume, `NAME=IMAGE,HASHTREE` (LUKS2 under dm-verity; --model NAME=sha256:ROOT gives its digest), with the key from --kbs; repeatable")
 	f.Float64Var(&tps, "echo-tokens-per-second", 0, "pace the echo engine at `N` tokens per second (0: as fast as possible)")
 	f.BoolVar(&allowWarning, "allow-warning", false, "serve when the self-appraisal is only a warning")
 	f.StringVar(&logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error (logs never hold prompts, answers or keys)")
 	cmd.AddCommand(serve)
 	return cmd
+}
+
+// parseVolumes reads --volume NAME=IMAGE,HASHTREE flags; each NAME must be
+// a model --model gives by digest (the volume's root hash).
+func parseVolumes(flags []string, models map[string]string) (map[string]volume.Image, error) {
+	out := map[string]volume.Image{}
+	for _, v := range flags {
+		name, paths, ok := strings.Cut(v, "=")
+		data, hash, ok2 := strings.Cut(paths, ",")
+		switch {
+		case !ok || !ok2 || name == "" || data == "" || hash == "":
+			return nil, usageErr("--volume %q: want NAME=IMAGE,HASHTREE", excerpt(v))
+		case models[name] == "":
+			return nil, usageErr("--volume %q: give the model's digest too, --model %s=sha256:ROOT (the volume's dm-verity root hash)", excerpt(v), excerpt(name))
+		case out[name] != (volume.Image{}):
+			return nil, usageErr("--volume %q: model %s has two volumes", excerpt(v), excerpt(name))
+		}
+		out[name] = volume.Image{Data: data, Hash: hash}
+	}
+	return out, nil
 }
 
 // parseModels reads --model NAME=sha256:HEX and NAME=SEALED_DIR flags:
