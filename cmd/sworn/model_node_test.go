@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/kbs"
+	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/up"
 )
@@ -34,10 +36,11 @@ func TestNodeServeUnsealsFromBroker(t *testing.T) {
 	proofFile := filepath.Join(t.TempDir(), "release.tlog-proof")
 	os.WriteFile(proofFile, proof.Marshal(), 0o644)
 
+	unsealed := t.TempDir()
 	serve := func(sealed string) (*exec.Cmd, *syncBuilder) {
 		cmd := exec.Command(binary(t), "node", "serve", "--platform", "sim", "--gpus", "1", "--engine", "echo",
 			"--policy", s.Policy, "--release", proofFile, "--listen", "127.0.0.1:0",
-			"--model", "echo="+sealed, "--kbs", s.KBSURL)
+			"--model", "echo="+sealed, "--kbs", s.KBSURL, "--unseal-to", unsealed)
 		var logs syncBuilder
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
@@ -61,6 +64,20 @@ func TestNodeServeUnsealsFromBroker(t *testing.T) {
 	}
 	if strings.Contains(out, hex.EncodeToString(s.Model.Key)) {
 		t.Fatal("the node logged the model key")
+	}
+	// --unseal-to: the engine's copy, file for file the sealed model's.
+	want, err := node.UnsealModel(s.Model.Sealed, s.Model.Key, s.Model.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range want {
+		got, err := os.ReadFile(filepath.Join(unsealed, "echo", p))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("--unseal-to: %s: %v", p, err)
+		}
+		if fi, _ := os.Stat(filepath.Join(unsealed, "echo", p)); fi.Mode().Perm() != 0o400 {
+			t.Fatalf("--unseal-to: %s has mode %v", p, fi.Mode())
+		}
 	}
 
 	// The same model with one byte of its weights changed: not served.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +36,7 @@ func newNodeCmd() *cobra.Command {
 	var seed uint64
 	var epoch time.Duration
 	var models, volumes []string
-	var kbsURL string
+	var kbsURL, unsealTo string
 	var tps float64
 	var allowWarning bool
 	serve := &cobra.Command{
@@ -121,6 +122,17 @@ engine) and writes nothing to disk. See docs/node.md.`,
 					return failErr("node serve: model %s: %v", name, err)
 				}
 				log.Info("model unsealed", "model", mm[name], "name", name, "files", len(files))
+				if unsealTo != "" {
+					tmpfs, err := node.WriteModel(unsealTo, name, files)
+					if err != nil {
+						return failErr("node serve: --unseal-to: %v", err)
+					}
+					if !tmpfs {
+						log.Warn("the unsealed model is written to a directory that is not a tmpfs: its plaintext may reach a disk", "dir", unsealTo)
+					}
+					log.Info("model written for the engine", "name", name, "dir", filepath.Join(unsealTo, name))
+				}
+				clear(files)
 			}
 			for name, img := range vols {
 				dev, err := n.OpenVolume(ctx, kbsURL, name, img)
@@ -148,6 +160,7 @@ engine) and writes nothing to disk. See docs/node.md.`,
 	f.DurationVar(&epoch, "epoch", node.DefaultEpoch, "how long a passport bundle and its keys are valid (`DURATION`)")
 	f.StringArrayVar(&models, "model", nil, "a model the node serves, `NAME=sha256:HEX` (its sealed weights' digest) or NAME=SEALED_DIR (unsealed into memory with the key from --kbs); repeatable")
 	f.StringVar(&kbsURL, "kbs", "", "the key broker's `URL`, which releases the keys of --model NAME=SEALED_DIR models and of --volume to this node")
+	f.StringVar(&unsealTo, "unseal-to", "", "also write each unsealed model to `DIR`/NAME for the engine to read (a tmpfs inside the confidential VM)")
 	f.StringArrayVar(&volumes, "volume", nil, "map model NAME's volume, `NAME=IMAGE,HASHTREE` (LUKS2 under dm-verity; --model NAME=sha256:ROOT gives its digest), with the key from --kbs; repeatable")
 	f.Float64Var(&tps, "echo-tokens-per-second", 0, "pace the echo engine at `N` tokens per second (0: as fast as possible)")
 	f.BoolVar(&allowWarning, "allow-warning", false, "serve when the self-appraisal is only a warning")
