@@ -23,13 +23,13 @@ unit:
 	$(GO) test -count=1 ./...
 
 ## interop: the wire package against an independent OHTTP implementation
-## (openpcc/ohttp); the echo engine and sworn (proxy and Transport) against
+## (openpcc/ohttp); the seal package against Tink (tink-go); the echo engine and sworn (proxy and Transport) against
 ## the official openai-go SDK, each in a module of its own so the main module
 ## does not need them; and the npm openai package against sworn up
 # -mod=mod: each module takes the main module's requirements as they are now
 # (it replaces sworn with this tree), without a go mod tidy after each change.
 interop:
-	for m in wire/interop wire/bhttp/interop node/echo/interop client/interop; do \
+	for m in wire/interop wire/bhttp/interop seal/interop node/echo/interop client/interop; do \
 		(cd $$m && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...) || exit 1; \
 	done
 	./scripts/npm-openai.sh

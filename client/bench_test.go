@@ -3,15 +3,15 @@ package client_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sworn-dev/sworn/client"
+	"github.com/sworn-dev/sworn/internal/plainhop"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/relay"
 )
@@ -52,7 +52,7 @@ func reportStream(b *testing.B, ttft time.Duration, elapsed time.Duration) {
 // receipt verified by the proxy before its last byte (the bundle cached).
 func BenchmarkProxyRelayNode(b *testing.B) {
 	u, _ := startNode(b, 1, echo.Options{})
-	r, _ := relay.New(relay.Config{Nodes: []string{u}})
+	r, _ := relay.New(relay.Config{Nodes: []string{u}, Logger: slog.New(slog.DiscardHandler)})
 	defer r.Close()
 	r.Refresh(context.Background())
 	rs := httptest.NewServer(r.Handler())
@@ -79,13 +79,11 @@ func BenchmarkThreePlaintextHops(b *testing.B) {
 	defer eng.Close()
 	target := eng.URL
 	for range 3 {
-		u, _ := url.Parse(target)
-		rp := httputil.NewSingleHostReverseProxy(u)
-		rp.FlushInterval = -1
-		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true}
-		srv := httptest.NewUnstartedServer(rp)
-		srv.EnableHTTP2 = false
-		srv.Start()
+		hop, err := plainhop.New(target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(hop)
 		defer srv.Close()
 		target = srv.URL
 	}

@@ -152,6 +152,8 @@ type Response struct {
 	// Candidates are the nodes the request was encrypted to.
 	Candidates []*Node
 
+	hasher  *receipt.ResponseHasher
+	keep    bool // keep the content for Content (not through Transport)
 	content bytes.Buffer
 	receipt []byte
 	done    bool
@@ -168,8 +170,17 @@ func (r *Response) Receipt() ([]byte, error) {
 	return r.receipt, nil
 }
 
-// Content returns the content read so far.
+// Content returns the content read so far. An answer read through
+// Transport is not kept: its receipt is checked against a digest made as
+// it streamed.
 func (r *Response) Content() []byte { return r.content.Bytes() }
+
+// exchange is what the receipt is checked against: the request as
+// encrypted, and the answer's status and content digest.
+func (r *Response) exchange() *receipt.Exchange {
+	d := r.hasher.Sum()
+	return &receipt.Exchange{Request: r.Request, Response: &receipt.Response{Status: r.Status, Digest: &d}}
+}
 
 // Do sends req to the node, encrypted as a chunked OHTTP request, and
 // returns the answer as it streams. req's URL path must be one the node
@@ -254,7 +265,8 @@ func (c *Client) DoMulti(ctx context.Context, ns []*Node, req *http.Request) (*R
 		resp.Body.Close()
 		return nil, fmt.Errorf("the node's answer: %v", err)
 	}
-	out := &Response{Status: br.Response().Status, Header: br.Response().Header.Header(), Request: plain, Candidates: ns}
+	out := &Response{Status: br.Response().Status, Header: br.Response().Header.Header(), Request: plain, Candidates: ns, keep: true}
+	out.hasher = receipt.NewResponseHasher(uint16(out.Status))
 	if out.Header == nil {
 		out.Header = http.Header{}
 	}
@@ -290,7 +302,10 @@ type body struct {
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	b.resp.content.Write(p[:n])
+	b.resp.hasher.Write(p[:n])
+	if b.resp.keep {
+		b.resp.content.Write(p[:n])
+	}
 	if err == io.EOF {
 		tr, terr := b.r.Trailer()
 		if terr != nil {
@@ -321,8 +336,7 @@ func (c *Client) CheckReceipt(ctx context.Context, n *Node, r *Response) (*attes
 			return nil, err
 		}
 	}
-	res := receipt.Appraise(ctx, rc, n.Bundle, attest.Options{At: c.now(), Policy: c.Policy, Verifiers: c.appraiser().Verifiers(), Release: c.appraiser().Release()},
-		&receipt.Exchange{Request: r.Request, Response: &receipt.Response{Status: r.Status, Content: r.Content()}})
+	res := receipt.Appraise(ctx, rc, n.Bundle, attest.Options{At: c.now(), Policy: c.Policy, Verifiers: c.appraiser().Verifiers(), Release: c.appraiser().Release()}, r.exchange())
 	return res, nil
 }
 

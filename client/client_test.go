@@ -18,6 +18,7 @@ import (
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/relay"
 	"github.com/sworn-dev/sworn/sim"
+	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/up"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -277,9 +278,11 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.h.ServeHTTP(w, r)
 }
 
-// TestFailingNodesNeverGetAPrompt: under a release-log policy, a node that
-// staples no release and a node of another machine shape are not
-// candidates, and — asserted at the nodes — receive no request at all.
+// TestFailingNodesNeverGetAPrompt: beside a node of sworn up that passes,
+// a node that staples no release, one of another machine shape, one whose
+// release proof lacks its witness quorum, and one under simulated roots
+// appraised by a production policy are not candidates, each refused for
+// its reason, and — asserted at the nodes — receive no request at all.
 func TestFailingNodesNeverGetAPrompt(t *testing.T) {
 	s, err := up.Start(t.Context(), up.Config{Dir: t.TempDir(), Nodes: 1, GPUs: 1, Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -290,46 +293,105 @@ func TestFailingNodesNeverGetAPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bad []*counting
-	urls := append([]string(nil), s.NodeURLs...)
-	for _, plat := range []*node.SimPlatform{{Seed: 9, GPUs: 1}, {Seed: 10, GPUs: 0}} {
-		eng := httptest.NewServer(echo.New(echo.Options{}))
-		defer eng.Close()
-		u, _ := url.Parse(eng.URL)
-		own, _ := sim.StarterPolicy(plat.GPUs) // the node passes its own policy, not the client's
-		n, err := node.New(node.Config{Platform: plat, Policy: own, Engine: u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Rotate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		c := &counting{h: n.Handler()}
-		srv := httptest.NewServer(c)
-		defer srv.Close()
-		bad, urls = append(bad, c), append(urls, srv.URL)
-	}
-	pool, err := (&client.Client{Policy: pol}).NewPool(t.Context(), urls)
+	o, err := sim.StarterOptions(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pool.Nodes()) != 1 || !strings.Contains(pool.Reasons()[urls[1]], "release") {
-		t.Fatalf("%d verified; reasons %v", len(pool.Nodes()), pool.Reasons())
+	o.Simulated = false
+	production, err := policy.Parse("production", policy.Starter(o))
+	if err != nil {
+		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &client.Transport{Pool: pool}}
-	for range 10 {
-		resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json", strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"x"}]}`))
-		if err != nil {
-			t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		plat    *node.SimPlatform
+		release []byte
+		policy  *policy.Policy
+		reason  string
+	}{
+		{"unpublished release", &node.SimPlatform{Seed: 9, GPUs: 1}, nil, pol, "release"},
+		{"GPU missing", &node.SimPlatform{Seed: 10, GPUs: 0}, s.Release, pol, "GPU"},
+		{"witness quorum missing", &node.SimPlatform{Seed: 11, GPUs: 1}, withoutCosignatures(t, s.Release), pol, "witness"},
+		{"simulated root, production policy", &node.SimPlatform{Seed: 12, GPUs: 1}, s.Release, production, "root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := httptest.NewServer(echo.New(echo.Options{}))
+			defer eng.Close()
+			u, _ := url.Parse(eng.URL)
+			own, _ := sim.StarterPolicy(tc.plat.GPUs) // the node passes its own policy, not the client's
+			n, err := node.New(node.Config{Platform: tc.plat, Policy: own, AllowWarning: true, Release: tc.release, Engine: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Rotate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			bad := &counting{h: n.Handler()}
+			srv := httptest.NewServer(bad)
+			defer srv.Close()
+
+			urls := []string{srv.URL}
+			if tc.policy == pol {
+				urls = append(urls, s.NodeURLs...)
+			}
+			pool, err := (&client.Client{Policy: tc.policy}).NewPool(t.Context(), urls)
+			var none *client.NoVerifiedNodeError
+			switch {
+			case errors.As(err, &none):
+				if tc.policy == pol {
+					t.Fatalf("the good node did not verify: %v", err)
+				}
+				t.Log(none.Reasons[srv.URL])
+				if !strings.Contains(none.Reasons[srv.URL], tc.reason) {
+					t.Fatalf("reason %q does not name %q", none.Reasons[srv.URL], tc.reason)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				t.Log(pool.Reasons()[srv.URL])
+				if r := pool.Reasons()[srv.URL]; len(pool.Nodes()) != 1 || !strings.Contains(r, tc.reason) {
+					t.Fatalf("%d verified; the failing node's reason %q does not name %q", len(pool.Nodes()), r, tc.reason)
+				}
+				hc := &http.Client{Transport: &client.Transport{Pool: pool}}
+				for range 10 {
+					resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json", strings.NewReader(`{"model":"echo","messages":[{"role":"user","content":"x"}]}`))
+					if err != nil {
+						t.Fatal(err)
+					}
+					io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+			}
+			if bad.n.Load() != 0 {
+				t.Errorf("the failing node received %d requests", bad.n.Load())
+			}
+		})
+	}
+}
+
+// withoutCosignatures returns the release proof with its checkpoint's
+// witness cosignatures removed: the log's own signature remains.
+func withoutCosignatures(t *testing.T, release []byte) []byte {
+	t.Helper()
+	p, err := tlog.ParseProof(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, sigs, ok := strings.Cut(string(p.Checkpoint), "\n\n")
+	if !ok {
+		t.Fatal("checkpoint without signatures")
+	}
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
+		if strings.HasPrefix(l, "\u2014 sworn-up.log ") {
+			kept = append(kept, l)
 		}
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
 	}
-	for i, c := range bad {
-		if c.n.Load() != 0 {
-			t.Errorf("failing node %d received %d requests", i, c.n.Load())
-		}
+	if len(kept) != 1 {
+		t.Fatalf("%d log signatures in the checkpoint", len(kept))
 	}
+	p.Checkpoint = []byte(text + "\n\n" + kept[0] + "\n")
+	return p.Marshal()
 }
 
 // TestHostileRelay: a relay that sends a multi-candidate request to a node

@@ -223,66 +223,69 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: resp.Header, ContentLength: -1, Request: req,
 		Trailer: http.Header{"Sworn-Receipt": nil, "Sworn-Node": nil},
 	}
+	resp.keep = false // the receipt is checked against the streamed digest
 	hr.Body = &verifiedBody{t: t, resp: resp, hr: hr, ctx: req.Context()}
 	return hr, nil
 }
 
 // verifiedBody passes the answer through as it streams, but holds back
 // the bytes of the latest read until the next one arrives, so that the
-// last bytes are returned only once the receipt verified.
+// last bytes (for a stream, usually its last event) are returned only once
+// the receipt verified. Reads alternate between two buffers: the one that
+// holds the bytes held back, and the other.
 type verifiedBody struct {
 	t       *Transport
 	n       *Node // the node that answered, once the receipt verified
 	resp    *Response
 	hr      *http.Response
 	ctx     context.Context
-	buf     []byte
-	pending []byte
+	bufs    [2][]byte
+	cur     int    // the buffer of pending
+	pending []byte // held back
+	out     []byte // releasable
+	tail    []byte // releasable after out, at the end
 	eof     bool
 	err     error
 }
 
 func (v *verifiedBody) Read(p []byte) (int, error) {
-	if v.eof {
-		n := copy(p, v.pending)
-		v.pending = v.pending[n:]
-		if len(v.pending) == 0 {
-			return n, io.EOF
-		}
-		return n, nil
-	}
-	if v.err != nil {
-		return 0, v.err
-	}
-	if v.buf == nil {
-		v.buf = make([]byte, 32<<10)
-	}
-	for {
-		k, err := v.resp.Body.Read(v.buf)
+	for len(v.out) == 0 {
 		switch {
-		case err == io.EOF:
-			if ferr := v.finish(); ferr != nil {
-				v.err, v.pending = ferr, nil
-				return 0, ferr
-			}
-			v.eof = true
-			v.pending = append(v.pending, v.buf[:k]...)
-			return v.Read(p)
-		case err != nil:
-			v.err = err
-			return 0, err
-		case k == 0:
-			continue
+		case len(v.tail) > 0:
+			v.out, v.tail = v.tail, nil
+		case v.err != nil:
+			return 0, v.err
+		case v.eof:
+			return 0, io.EOF
+		default:
+			v.fill()
 		}
-		prev := v.pending
-		v.pending = append([]byte(nil), v.buf[:k]...)
-		if len(prev) > 0 {
-			n := copy(p, prev)
-			if n < len(prev) {
-				v.pending = append(prev[n:], v.pending...)
-			}
-			return n, nil
+	}
+	n := copy(p, v.out)
+	v.out = v.out[n:]
+	return n, nil
+}
+
+// fill reads more of the answer into the buffer that pending is not in:
+// what was pending becomes releasable and the new bytes pending, or, at
+// the end of an answer whose receipt verified, all of it releasable.
+func (v *verifiedBody) fill() {
+	if v.bufs[0] == nil {
+		v.bufs = [2][]byte{make([]byte, 32<<10), make([]byte, 32<<10)}
+	}
+	free := v.bufs[1-v.cur]
+	k, err := v.resp.Body.Read(free)
+	switch {
+	case err == io.EOF:
+		if ferr := v.finish(); ferr != nil {
+			v.err, v.pending = ferr, nil
+			return
 		}
+		v.out, v.tail, v.pending, v.eof = v.pending, free[:k], nil, true
+	case err != nil:
+		v.err, v.pending = err, nil
+	case k > 0:
+		v.out, v.pending, v.cur = v.pending, free[:k], 1-v.cur
 	}
 }
 
@@ -300,7 +303,7 @@ func (v *verifiedBody) finish() error {
 		return fmt.Errorf("%w: the node's bundle expired during the answer", ErrReceiptInvalid)
 	}
 	rc, _ := v.resp.Receipt()
-	sec := receipt.Check(rc, n.Bundle, v.t.Pool.c.now(), &receipt.Exchange{Request: v.resp.Request, Response: &receipt.Response{Status: v.resp.Status, Content: v.resp.Content()}}, nil)
+	sec := receipt.Check(rc, n.Bundle, v.t.Pool.c.now(), v.resp.exchange(), nil)
 	if sec.Verdict != attest.Affirming {
 		st := sec.FirstFailure()
 		if st == nil {

@@ -11,6 +11,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/sworn-dev/sworn/appraiser"
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/ratelimit"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
@@ -72,7 +74,27 @@ type Config struct {
 	Now func() time.Time
 	// Appraiser appraises bundles (appraiser.New() if nil).
 	Appraiser *appraiser.Appraiser
+	// NodeLimit bounds the key releases a node (its request keys) may ask
+	// for; ModelLimit those of one model across all nodes. Zero: the
+	// defaults, DefaultNodeLimit and DefaultModelLimit.
+	NodeLimit, ModelLimit Limit
 }
+
+// Limit is a token bucket: Burst requests at once, one more every Every.
+type Limit struct {
+	Every time.Duration
+	Burst int
+}
+
+// The default limits: a node may ask 6 times at once and then once every
+// 10 s; a model serves 200 nodes at once, then one more every 10 ms.
+var (
+	DefaultNodeLimit  = Limit{Every: 10 * time.Second, Burst: 6}
+	DefaultModelLimit = Limit{Every: 10 * time.Millisecond, Burst: 200}
+)
+
+// maxTracked bounds the node keys and models the rate limits track.
+const maxTracked = 1 << 16
 
 // Broker is a running key broker.
 type Broker struct {
@@ -81,8 +103,11 @@ type Broker struct {
 	log *slog.Logger
 	ver *tlog.Verifier
 
-	mu     sync.Mutex
-	nonces map[string]challenge
+	mu      sync.Mutex
+	nonces  map[string]challenge
+	nodes   *ratelimit.Keyed
+	models  *ratelimit.Keyed
+	metrics *metrics
 }
 
 type challenge struct {
@@ -117,13 +142,20 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Appraiser == nil {
 		cfg.Appraiser = appraiser.New()
 	}
-	block, _ := aes.NewCipher(cfg.KEK)
-	kek, _ := cipher.NewGCM(block)
+	kek := newKEK(cfg.KEK)
 	ver, err := tlog.NewVerifier(cfg.Policy.Log)
 	if err != nil {
 		return nil, fmt.Errorf("kbs: policy log section: %v", err)
 	}
-	b := &Broker{cfg: cfg, kek: kek, log: cfg.Logger, ver: ver, nonces: map[string]challenge{}}
+	if cfg.NodeLimit == (Limit{}) {
+		cfg.NodeLimit = DefaultNodeLimit
+	}
+	if cfg.ModelLimit == (Limit{}) {
+		cfg.ModelLimit = DefaultModelLimit
+	}
+	b := &Broker{cfg: cfg, kek: kek, log: cfg.Logger, ver: ver, nonces: map[string]challenge{}, metrics: newMetrics(),
+		nodes:  ratelimit.NewKeyed(cfg.NodeLimit.Every, cfg.NodeLimit.Burst, maxTracked),
+		models: ratelimit.NewKeyed(cfg.ModelLimit.Every, cfg.ModelLimit.Burst, maxTracked)}
 	ms, err := cfg.Store.Models(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kbs: store: %v", err)
@@ -136,18 +168,52 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-func (b *Broker) wrap(digest [32]byte, key []byte) []byte {
-	nonce := make([]byte, b.kek.NonceSize())
-	rand.Read(nonce)
-	return b.kek.Seal(nonce, nonce, key, digest[:])
+// newKEK returns the AEAD of a 32-byte key-encryption key: AES-256-GCM,
+// each model key sealed under a random nonce with the model digest as
+// associated data, so a wrapped key moved to another model does not open.
+func newKEK(key []byte) cipher.AEAD {
+	block, _ := aes.NewCipher(key)
+	kek, _ := cipher.NewGCM(block)
+	return kek
 }
 
-func (b *Broker) unwrap(m Model) ([]byte, error) {
-	n := b.kek.NonceSize()
+func wrapKey(kek cipher.AEAD, digest [32]byte, key []byte) []byte {
+	nonce := make([]byte, kek.NonceSize())
+	rand.Read(nonce)
+	return kek.Seal(nonce, nonce, key, digest[:])
+}
+
+func unwrapKey(kek cipher.AEAD, m Model) ([]byte, error) {
+	n := kek.NonceSize()
 	if len(m.Wrapped) < n {
 		return nil, errors.New("wrapped key too short")
 	}
-	return b.kek.Open(nil, m.Wrapped[:n], m.Wrapped[n:], m.Digest[:])
+	return kek.Open(nil, m.Wrapped[:n], m.Wrapped[n:], m.Digest[:])
+}
+
+func (b *Broker) wrap(digest [32]byte, key []byte) []byte { return wrapKey(b.kek, digest, key) }
+
+func (b *Broker) unwrap(m Model) ([]byte, error) { return unwrapKey(b.kek, m) }
+
+// RotateKEK re-wraps every model key in store from the key-encryption key
+// old to new, in one transaction: if any key does not open under old,
+// nothing changes. It returns how many keys it re-wrapped. Start the
+// broker with new afterwards.
+func RotateKEK(ctx context.Context, store Store, old, new []byte) (int, error) {
+	if len(old) != 32 || len(new) != 32 {
+		return 0, errors.New("a key-encryption key is 32 bytes")
+	}
+	if subtle.ConstantTimeCompare(old, new) == 1 {
+		return 0, errors.New("the new key-encryption key is the old one")
+	}
+	ok, nk := newKEK(old), newKEK(new)
+	return store.Rewrap(ctx, func(m Model) ([]byte, error) {
+		key, err := unwrapKey(ok, m)
+		if err != nil {
+			return nil, fmt.Errorf("the old key-encryption key does not open the key of model %x: wrong old key? nothing was changed", m.Digest[:8])
+		}
+		return wrapKey(nk, m.Digest, key), nil
+	})
 }
 
 // Register stores a model's data key.
@@ -176,6 +242,7 @@ func (b *Broker) Handler() http.Handler {
 	mux.HandleFunc("POST /kbs/v1/challenge", b.handleChallenge)
 	mux.HandleFunc("POST /kbs/v1/release", b.handleRelease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", b.metrics.handler())
 	return mux
 }
 
@@ -242,6 +309,7 @@ func (b *Broker) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := b.cfg.Store.Model(r.Context(), d); err != nil {
+		b.metrics.challenges.WithLabelValues("refused").Inc()
 		apiError(w, http.StatusNotFound, "the broker holds no key for model "+FormatDigest(d))
 		return
 	}
@@ -256,11 +324,14 @@ func (b *Broker) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(b.nonces) >= 1<<16 {
 		b.mu.Unlock()
+		b.metrics.challenges.WithLabelValues("limited").Inc()
+		w.Header().Set("Retry-After", "5")
 		apiError(w, http.StatusServiceUnavailable, "too many open challenges; try again")
 		return
 	}
 	b.nonces[string(nonce)] = challenge{model: d, expires: now.Add(NonceTTL)}
 	b.mu.Unlock()
+	b.metrics.challenges.WithLabelValues("issued").Inc()
 	writeJSON(w, ChallengeResponse{Nonce: nonce, Expires: now.Add(NonceTTL)})
 }
 
@@ -297,19 +368,26 @@ func (b *Broker) handleRelease(w http.ResponseWriter, r *http.Request) {
 	if err := decode(w, r, &req); err != nil {
 		return
 	}
+	start := time.Now()
 	resp, err := b.release(r.Context(), &req)
+	b.metrics.phase.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	if err != nil {
 		var rf *refusal
 		if !errors.As(err, &rf) {
 			rf = &refusal{http.StatusInternalServerError, err.Error()}
 		}
+		b.metrics.releases.WithLabelValues(outcome(rf.status)).Inc()
 		b.log.Warn("key release refused", "model", clip(req.Model), "status", rf.status, "why", rf.why)
-		if rf.status == http.StatusServiceUnavailable {
+		switch rf.status {
+		case http.StatusServiceUnavailable:
 			w.Header().Set("Retry-After", "5")
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", "10")
 		}
 		apiError(w, rf.status, rf.why)
 		return
 	}
+	b.metrics.releases.WithLabelValues("released").Inc()
 	b.log.Info("key released", "model", req.Model, "log_index", resp.LogIndex)
 	writeJSON(w, resp)
 }
@@ -336,7 +414,18 @@ func (b *Broker) release(ctx context.Context, req *ReleaseRequest) (*ReleaseResp
 	if !bytes.Equal(bundle.Freshness.Nonce, req.Nonce) {
 		return nil, &refusal{http.StatusForbidden, "the bundle does not answer the broker's nonce"}
 	}
+	// The limits, before the appraisal (the costly part): per node, by its
+	// request keys, and per model.
+	nk := sha256.Sum256(bundle.Keys.RequestKeys)
+	if !b.nodes.Allow(string(nk[:]), now) {
+		return nil, &refusal{http.StatusTooManyRequests, "this node asked for keys too often; retry later"}
+	}
+	if !b.models.Allow(string(d[:]), now) {
+		return nil, &refusal{http.StatusTooManyRequests, "too many key releases of this model at once; retry later"}
+	}
+	t0 := time.Now()
 	res := b.cfg.Appraiser.Appraise(ctx, bundle, appraiser.Options{At: now, Policy: b.cfg.Policy, Nonce: req.Nonce})
+	b.metrics.phase.WithLabelValues("appraisal").Observe(time.Since(t0).Seconds())
 	if res.Verdict != attest.Affirming {
 		return nil, &refusal{http.StatusForbidden, fmt.Sprintf("the node's bundle is %s under the broker's policy: %s", res.Verdict, res.FirstProblem())}
 	}
@@ -378,7 +467,9 @@ func (b *Broker) release(ctx context.Context, req *ReleaseRequest) (*ReleaseResp
 	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.LogTimeout)
 	defer cancel()
+	t1 := time.Now()
 	proof, _, err := tlog.Publish(pctx, b.cfg.HTTP, b.cfg.LogURL, leaf)
+	b.metrics.phase.WithLabelValues("log").Observe(time.Since(t1).Seconds())
 	if err != nil {
 		return nil, &refusal{http.StatusServiceUnavailable, "the release log did not take the key-release record, so no key is released: " + err.Error()}
 	}

@@ -3,8 +3,12 @@ package kbs_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,7 +34,7 @@ type stack struct {
 	proof  []byte // the nodes' release proof
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := up.Start(t.Context(), up.Config{Dir: dir, Nodes: 2, GPUs: 1, Listen: "127.0.0.1:0"})
@@ -51,12 +55,12 @@ func startStack(t *testing.T) *stack {
 }
 
 // broker starts another broker on the stack's log, with the model's key.
-func (st *stack) broker(t *testing.T, p *policy.Policy, logURL string) string {
+func (st *stack) broker(t testing.TB, p *policy.Policy, logURL string) string {
 	_, u := st.newBroker(t, p, logURL)
 	return u
 }
 
-func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.Broker, string) {
+func (st *stack) newBroker(t testing.TB, p *policy.Policy, logURL string, opts ...func(*kbs.Config)) (*kbs.Broker, string) {
 	t.Helper()
 	store, err := kbs.OpenStore(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "kbs.db"))
 	if err != nil {
@@ -69,7 +73,11 @@ func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	b, err := kbs.New(t.Context(), kbs.Config{Store: store, KEK: kek, Policy: p, LogURL: logURL, Publisher: pub, ID: "test-kbs", LogTimeout: 2 * time.Second})
+	cfg := kbs.Config{Store: store, KEK: kek, Policy: p, LogURL: logURL, Publisher: pub, ID: "test-kbs", LogTimeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b, err := kbs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +95,7 @@ func (st *stack) newBroker(t *testing.T, p *policy.Policy, logURL string) (*kbs.
 	return b, srv.URL
 }
 
-func post(t *testing.T, url string, in any) (int, map[string]any) {
+func post(t testing.TB, url string, in any) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(in)
 	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
@@ -103,7 +111,7 @@ func post(t *testing.T, url string, in any) (int, map[string]any) {
 
 // nodeBundle boots a simulated node answering nonce, with the stack's
 // release proof, and returns its bundle and private keys.
-func (st *stack) nodeBundle(t *testing.T, seed uint64, nonce []byte) ([]byte, *sim.Node) {
+func (st *stack) nodeBundle(t testing.TB, seed uint64, nonce []byte) ([]byte, *sim.Node) {
 	t.Helper()
 	n, err := sim.Boot(sim.Options{Seed: seed, At: timeNow(), Nonce: nonce, GPUs: 1, Release: st.proof})
 	if err != nil {
@@ -113,7 +121,7 @@ func (st *stack) nodeBundle(t *testing.T, seed uint64, nonce []byte) ([]byte, *s
 	return b, n
 }
 
-func challenge(t *testing.T, url, model string) []byte {
+func challenge(t testing.TB, url, model string) []byte {
 	t.Helper()
 	code, out := post(t, url+"/kbs/v1/challenge", map[string]any{"model": model})
 	if code != 200 {
@@ -296,5 +304,51 @@ func TestStoreReopen(t *testing.T) {
 	pol.Log = &policy.Log{Origin: "x"}
 	if _, err := kbs.New(t.Context(), kbs.Config{Store: s, KEK: make([]byte, 32), Policy: pol, LogURL: "http://127.0.0.1:1", Publisher: nil}); err == nil {
 		t.Fatal("a broker without a publisher started")
+	}
+}
+
+// TestLimitsMetricsCanary: a node asking again past its limit is refused
+// (429) before any appraisal; the metrics count each outcome; and nothing
+// the broker logged or exposed holds the model key.
+func TestLimitsMetricsCanary(t *testing.T) {
+	st := startStack(t)
+	var logs bytes.Buffer
+	_, url := st.newBroker(t, st.policy, st.LogURL, func(c *kbs.Config) {
+		c.NodeLimit = kbs.Limit{Every: time.Hour, Burst: 1}
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	model := kbs.FormatDigest(st.Model.Digest)
+	var bodies bytes.Buffer
+	for i, want := range []int{200, 429} {
+		nonce := challenge(t, url, model)
+		bundle, _ := st.nodeBundle(t, 7, nonce) // the same node: the same request keys
+		code, out := post(t, url+"/kbs/v1/release", kbs.ReleaseRequest{Model: model, Nonce: nonce, Bundle: bundle})
+		if code != want {
+			t.Fatalf("request %d: %d %v, want %d", i, code, out, want)
+		}
+		fmt.Fprint(&bodies, out["error"])
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{`sworn_kbs_releases_total{outcome="released"} 1`, `sworn_kbs_releases_total{outcome="limited"} 1`,
+		`sworn_kbs_challenges_total{outcome="issued"} 2`, `sworn_kbs_release_seconds_count{phase="appraisal"} 1`, `sworn_kbs_release_seconds_count{phase="log"} 1`} {
+		if !bytes.Contains(m, []byte(w)) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+	key := st.Model.Key
+	for name, data := range map[string][]byte{"logs": logs.Bytes(), "metrics": m, "errors": bodies.Bytes()} {
+		for _, enc := range []string{string(key), hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), base64.RawURLEncoding.EncodeToString(key)} {
+			if bytes.Contains(data, []byte(enc)) {
+				t.Errorf("the model key is in the broker's %s", name)
+			}
+		}
+	}
+	if !bytes.Contains(logs.Bytes(), []byte(`"msg":"key released"`)) || !bytes.Contains(logs.Bytes(), []byte(`"msg":"key release refused"`)) {
+		t.Errorf("the decisions are not logged:\n%s", logs.String())
 	}
 }

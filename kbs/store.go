@@ -42,6 +42,9 @@ type Store interface {
 	Models(ctx context.Context) ([]Model, error)
 	AddRelease(ctx context.Context, r Release) error
 	Releases(ctx context.Context) ([]Release, error)
+	// Rewrap replaces every model's wrapped key with f's, in one
+	// transaction: an error from f changes nothing.
+	Rewrap(ctx context.Context, f func(Model) ([]byte, error)) (int, error)
 	Close() error
 }
 
@@ -122,8 +125,14 @@ func (s *SQLStore) Model(ctx context.Context, digest [32]byte) (*Model, error) {
 }
 
 // Models lists the registered models.
-func (s *SQLStore) Models(ctx context.Context) ([]Model, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT digest, name, wrapped, created FROM kbs_models ORDER BY digest`)
+func (s *SQLStore) Models(ctx context.Context) ([]Model, error) { return models(ctx, s.db) }
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func models(ctx context.Context, q querier) ([]Model, error) {
+	rows, err := q.QueryContext(ctx, `SELECT digest, name, wrapped, created FROM kbs_models ORDER BY digest`)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +186,33 @@ func (s *SQLStore) Releases(ctx context.Context) ([]Release, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// Rewrap implements Store.
+func (s *SQLStore) Rewrap(ctx context.Context, f func(Model) ([]byte, error)) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	ms, err := models(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range ms {
+		w, err := f(m)
+		if err != nil {
+			return 0, err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE kbs_models SET wrapped = $1 WHERE digest = $2 AND wrapped = $3`, w, hexOf(m.Digest), m.Wrapped)
+		if err != nil {
+			return 0, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return 0, fmt.Errorf("model %x changed during the rotation: nothing was changed; run it again", m.Digest[:8])
+		}
+	}
+	return len(ms), tx.Commit()
 }
 
 // Close closes the database.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"runtime"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sworn-dev/sworn/client"
+	"github.com/sworn-dev/sworn/internal/plainhop"
 	"github.com/sworn-dev/sworn/node/echo"
 )
 
@@ -94,10 +94,10 @@ func BenchmarkStreamNode(b *testing.B) {
 func BenchmarkStreamReverseProxy(b *testing.B) {
 	eng := httptest.NewServer(echo.New(echo.Options{}))
 	defer eng.Close()
-	u, _ := url.Parse(eng.URL)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+	rp, err := plainhop.New(eng.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	proxy := httptest.NewServer(rp)
 	defer proxy.Close()

@@ -490,15 +490,10 @@ func (n *Node) model(ex *exchange) error {
 // receiptTrailer signs the receipt of an answer and returns the trailer
 // that carries it.
 func (n *Node) receiptTrailer(ex *exchange, status int, respDigest [32]byte, tokens receipt.Tokens) bhttp.Fields {
-	p := &receipt.Payload{
-		Version: receipt.Version, Request: receipt.RequestDigest(ex.request), Response: respDigest,
-		Model: ex.model, Time: n.cfg.Now().Unix(), Tokens: tokens, Suite: ex.suite, Status: uint16(status),
-	}
-	if err := p.SetBundle(ex.epoch.bundle); err != nil {
-		n.log.Error("receipt not made", "req", ex.id, "err", err)
-		return nil
-	}
-	sig, err := receipt.Sign(ex.epoch.receipt, p)
+	p := ex.epoch.named // the bundle, node key and release: the same for the epoch
+	p.Version, p.Request, p.Response = receipt.Version, receipt.RequestDigest(ex.request), respDigest
+	p.Model, p.Time, p.Tokens, p.Suite, p.Status = ex.model, n.cfg.Now().Unix(), tokens, ex.suite, uint16(status)
+	sig, err := receipt.Sign(ex.epoch.receipt, &p)
 	if err != nil {
 		n.log.Error("receipt not signed", "req", ex.id, "err", err)
 		return nil
@@ -528,25 +523,36 @@ type usageScanner struct {
 }
 
 func (u *usageScanner) Write(p []byte) (int, error) {
-	for _, c := range p {
-		if c != '\n' {
-			if len(u.line) < 1<<16 {
-				u.line = append(u.line, c)
-			}
-			continue
+	whole := len(p) > 0 && p[len(p)-1] == '}' // a whole JSON answer without a newline
+	for rest := p; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			u.keep(rest)
+			break
 		}
-		u.parse(u.line)
-		u.line = u.line[:0]
+		if len(u.line) == 0 {
+			u.parse(rest[:min(i, 1<<16)])
+		} else {
+			u.keep(rest[:i])
+			u.parse(u.line)
+			u.line = u.line[:0]
+		}
+		rest = rest[i+1:]
 	}
-	if len(p) > 0 && p[len(p)-1] == '}' { // a whole JSON answer without a newline
+	if whole {
 		u.parse(u.line)
 	}
 	return len(p), nil
 }
 
+// keep adds p to the line so far, of which it keeps at most 64 KiB.
+func (u *usageScanner) keep(p []byte) {
+	u.line = append(u.line, p[:min(len(p), 1<<16-len(u.line))]...)
+}
+
 func (u *usageScanner) parse(line []byte) {
 	line = bytes.TrimPrefix(bytes.TrimSpace(line), []byte("data:"))
-	if !bytes.Contains(line, []byte(`"usage"`)) {
+	if !hasUsageObject(line) { // most events have none, or "usage":null
 		return
 	}
 	var v struct {
@@ -557,6 +563,21 @@ func (u *usageScanner) parse(line []byte) {
 	}
 	if json.Unmarshal(bytes.TrimSpace(line), &v) == nil && v.Usage != nil {
 		u.tokens = receipt.Tokens{Prompt: v.Usage.Prompt, Completion: v.Usage.Completion}
+	}
+}
+
+// hasUsageObject reports whether line has a "usage" key whose value is an
+// object: only then is it worth decoding.
+func hasUsageObject(line []byte) bool {
+	for {
+		i := bytes.Index(line, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		line = bytes.TrimLeft(line[i+len(`"usage"`):], " \t")
+		if rest, ok := bytes.CutPrefix(line, []byte(":")); ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("{")) {
+			return true
+		}
 	}
 }
 

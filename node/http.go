@@ -80,7 +80,7 @@ func (n *Node) handleAttest(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		return
 	}
-	if !n.attest.allow(n.cfg.Now()) {
+	if !n.attest.Allow(n.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		plainError(w, http.StatusTooManyRequests, "too many attestation challenges; use the passport bundle (GET /sworn/v1/bundle) or try again")
 		return

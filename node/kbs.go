@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
+	"github.com/sworn-dev/sworn/seal"
 	"github.com/sworn-dev/sworn/tlog"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -120,4 +124,82 @@ func postJSON(ctx context.Context, url string, in, out any) error {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(e.Error.Message))
 	}
 	return json.Unmarshal(data, out)
+}
+
+// MaxUnsealedModel bounds the plaintext UnsealModel holds in memory.
+const MaxUnsealedModel = 64 << 30
+
+// UnsealModel opens the sealed model in dir (docs/seal.md) with the data
+// key the broker released, checks that its manifest is the model digest
+// and key the node was given, and decrypts every file into memory,
+// authenticating every segment and checking every file's digests. It
+// returns the plaintext files by path; nothing is written to disk.
+func UnsealModel(dir string, key []byte, model [32]byte) (map[string][]byte, error) {
+	m, err := seal.Open(dir, key, model)
+	if err != nil {
+		return nil, fmt.Errorf("sealed model %s: %v", dir, err)
+	}
+	defer m.Close()
+	if n := m.Manifest.TotalSize(); n > MaxUnsealedModel {
+		return nil, fmt.Errorf("sealed model %s holds %d bytes, over the %d this node unseals into memory", dir, n, int64(MaxUnsealedModel))
+	}
+	files := make(map[string][]byte, len(m.Manifest.Files))
+	for _, e := range m.Manifest.Files {
+		b, err := m.ReadFile(e.Path)
+		if err != nil {
+			return nil, fmt.Errorf("sealed model %s: %v", dir, err)
+		}
+		files[e.Path] = b
+	}
+	return files, nil
+}
+
+// WriteModel writes an unsealed model's files under dir/name for an
+// engine that reads weights from files: dir should be a tmpfs inside the
+// confidential VM (memory the CPU TEE encrypts), never a disk; WriteModel
+// reports whether it is one. Files are 0400 in 0700 directories, written
+// through an os.Root, so no path leaves dir/name.
+func WriteModel(dir, name string, files map[string][]byte) (onTmpfs bool, err error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return false, fmt.Errorf("model name %q cannot name a directory", name)
+	}
+	base := filepath.Join(dir, name)
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return false, err
+	}
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return false, err
+	}
+	defer root.Close()
+	for p, b := range files {
+		if d := filepath.Dir(p); d != "." {
+			if err := root.MkdirAll(d, 0o700); err != nil {
+				return false, fmt.Errorf("unsealed model %s: %v", name, err)
+			}
+		}
+		root.Remove(p) // a copy from an earlier start is read-only
+		f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+		if err != nil {
+			return false, fmt.Errorf("unsealed model %s: %v", name, err)
+		}
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return false, fmt.Errorf("unsealed model %s: %s: %v", name, p, err)
+		}
+	}
+	return isTmpfs(base), nil
+}
+
+// isTmpfs reports whether path is on a tmpfs or ramfs.
+func isTmpfs(path string) bool {
+	var st syscall.Statfs_t
+	if syscall.Statfs(path, &st) != nil {
+		return false
+	}
+	const tmpfsMagic, ramfsMagic = 0x01021994, 0x858458f6
+	return st.Type == tmpfsMagic || st.Type == ramfsMagic
 }

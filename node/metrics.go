@@ -2,8 +2,6 @@ package node
 
 import (
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,31 +41,4 @@ func newMetrics() *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
-
-// rateLimiter is a token bucket: burst tokens, one more every interval.
-type rateLimiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	burst    float64
-	tokens   float64
-	last     time.Time
-}
-
-func newRateLimiter(interval time.Duration, burst int) *rateLimiter {
-	return &rateLimiter{interval: interval, burst: float64(burst), tokens: float64(burst)}
-}
-
-func (r *rateLimiter) allow(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.last.IsZero() {
-		r.tokens = min(r.burst, r.tokens+float64(now.Sub(r.last))/float64(r.interval))
-	}
-	r.last = now
-	if r.tokens < 1 {
-		return false
-	}
-	r.tokens--
-	return true
 }

@@ -28,7 +28,9 @@ import (
 
 	"github.com/sworn-dev/sworn/appraiser"
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/ratelimit"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/wire"
 )
 
@@ -87,6 +89,7 @@ type epoch struct {
 	bundle   *attest.Bundle
 	encoded  []byte
 	digest   [32]byte
+	named    receipt.Payload // the receipt fields that name the bundle, filled once
 	etag     string
 	notAfter time.Time
 	result   *attest.Result
@@ -100,7 +103,7 @@ type Node struct {
 	replay  *wire.ReplayFilter
 	metrics *metrics
 	streams chan struct{}
-	attest  *rateLimiter
+	attest  *ratelimit.Bucket
 
 	rotating sync.Mutex // one Rotate at a time
 	nextID   uint8      // the first key id of the next epoch
@@ -156,7 +159,7 @@ func New(cfg Config) (*Node, error) {
 		replay:  wire.NewReplayFilter(cfg.ReplayWindow, 1<<20),
 		metrics: newMetrics(),
 		streams: make(chan struct{}, cfg.MaxStreams),
-		attest:  newRateLimiter(time.Second, 4),
+		attest:  ratelimit.New(time.Second, 4),
 		reason:  "the node is starting: it has not yet appraised its own evidence",
 	}
 	// A random first key id, so that nodes behind one relay seldom share
@@ -225,6 +228,9 @@ func (n *Node) newEpoch(ctx context.Context, at time.Time) (*epoch, error) {
 		return nil, err
 	}
 	e.digest = sha256.Sum256(e.encoded)
+	if err := e.named.SetBundle(b); err != nil {
+		return nil, err
+	}
 	e.etag = `"` + hex.EncodeToString(e.digest[:16]) + `"`
 	return e, nil
 }

@@ -43,6 +43,10 @@ type Response struct {
 	// Content is the response body (for a streamed answer, every chunk's
 	// content in order).
 	Content []byte
+	// Digest, when set, is the response digest computed as the content
+	// streamed in (a ResponseHasher's Sum), so that a client need not keep
+	// a long answer; Content is then not used.
+	Digest *[32]byte
 }
 
 // Appraise verifies a receipt with the node's bundle. It parses the
@@ -220,11 +224,15 @@ func checkExchange(s *attest.Section, l *attest.Ledger, p *Payload, ex *Exchange
 	case rs.Status != int(p.Status):
 		s.Add(StepResponse, attest.Fail, "the response has HTTP status %d, but the receipt is for an answer with status %d", rs.Status, p.Status)
 	default:
-		if d := ResponseDigest(p.Status, rs.Content); d != p.Response {
+		d, what := ResponseDigest(p.Status, rs.Content), fmt.Sprintf("%d bytes of content", len(rs.Content))
+		if rs.Digest != nil {
+			d, what = *rs.Digest, "the content as it streamed"
+		}
+		if d != p.Response {
 			s.Add(StepResponse, attest.Fail, "the response's digest is %x, but the receipt is for answer %x: the content was altered or is another answer", d[:8], p.Response[:8])
 			return
 		}
-		s.Add(StepResponse, attest.Pass, "status %d and %d bytes of content give the receipt's response digest", p.Status, len(rs.Content))
+		s.Add(StepResponse, attest.Pass, "status %d and %s give the receipt's response digest", p.Status, what)
 		l.Verify("receipt.response", "This answer, status and content, is the node's answer to the request the receipt names.")
 	}
 }

@@ -5,13 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sworn-dev/sworn/client"
+	"github.com/sworn-dev/sworn/internal/plainhop"
 	"github.com/sworn-dev/sworn/node/echo"
 )
 
@@ -103,16 +102,11 @@ func BenchmarkStreamTwoProxies(b *testing.B) {
 	eng := httptest.NewServer(echo.New(echo.Options{}))
 	defer eng.Close()
 	hop := func(to string) *httptest.Server {
-		u, _ := url.Parse(to)
-		rp := httputil.NewSingleHostReverseProxy(u)
-		rp.FlushInterval = -1
-		// Full duplex, as the relay: without it, net/http may discard the
-		// request body at the first response write while the proxy's
-		// transport still reads it, and about one stream in 200 is cut.
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.NewResponseController(w).EnableFullDuplex()
-			rp.ServeHTTP(w, r)
-		}))
+		rp, err := plainhop.New(to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return httptest.NewServer(rp)
 	}
 	inner := hop(eng.URL)
 	defer inner.Close()

@@ -63,6 +63,10 @@ type Model struct {
 	Name   string
 	Digest [32]byte
 	Key    []byte
+	// Sealed is the model's sealed directory (docs/seal.md), which each
+	// node unseals into memory with the key it obtained; empty: the key
+	// alone is checked.
+	Sealed string
 }
 
 // Stack is a running stack.
@@ -77,6 +81,8 @@ type Stack struct {
 	NodeURLs []string
 	// Model is the model the nodes serve.
 	Model Model
+	// Release is the release proof (c2sp.org/tlog-proof) the nodes staple.
+	Release []byte
 	// Policy is the policy file clients use; Receipts the receipt store.
 	Policy   string
 	Receipts string
@@ -96,6 +102,7 @@ const (
 	policyFile   = "policy.yaml"
 	receiptsDir  = "receipts"
 	releaseVer   = "up-1"
+	runningFile  = "running.json"
 	witnessCount = 2
 )
 
@@ -201,6 +208,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("publishing the release: %v", err)
 	}
 	proofBytes := proof.Marshal()
+	s.Release = proofBytes
 
 	// The policy clients (and the nodes themselves) apply.
 	o, err := sim.StarterOptions(cfg.GPUs)
@@ -260,6 +268,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if subtle.ConstantTimeCompare(key, cfg.Model.Key) != 1 {
 			return nil, fmt.Errorf("node %d: the key broker released another key than the model's", i+1)
 		}
+		if cfg.Model.Sealed != "" {
+			files, err := node.UnsealModel(cfg.Model.Sealed, key, cfg.Model.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("node %d: %v", i+1, err)
+			}
+			log.Info("model unsealed", "component", fmt.Sprintf("node%d", i+1), "model", kbs.FormatDigest(cfg.Model.Digest), "files", len(files))
+		}
 		nctx, cancel := context.WithCancel(context.Background())
 		go n.Run(nctx)
 		s.closers = append(s.closers, cancel)
@@ -297,7 +312,42 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.ProxyURL, err = s.serve(cfg.Listen, px); err != nil {
 		return nil, err
 	}
+
+	// Where the running stack is, for `sworn ask --up`; gone when it stops.
+	rp := filepath.Join(cfg.Dir, runningFile)
+	run, _ := json.Marshal(Running{ProxyURL: s.ProxyURL, RelayURL: s.RelayURL, Policy: s.Policy, Receipts: s.Receipts, PID: os.Getpid()})
+	if err := os.WriteFile(rp, append(run, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { os.Remove(rp) })
 	return s, nil
+}
+
+// Running is where a running stack serves: kept in DIR/running.json while
+// it runs.
+type Running struct {
+	ProxyURL string `json:"proxy"`
+	RelayURL string `json:"relay"`
+	Policy   string `json:"policy"`
+	Receipts string `json:"receipts"`
+	PID      int    `json:"pid"`
+}
+
+// ReadRunning returns where the stack running in dir serves.
+func ReadRunning(dir string) (*Running, error) {
+	p := filepath.Join(dir, runningFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no sworn up is running with --dir %s (%s is absent): start sworn up first", dir, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Running
+	if len(data) > 64<<10 || json.Unmarshal(data, &r) != nil || r.RelayURL == "" || r.Policy == "" {
+		return nil, fmt.Errorf("%s is not what sworn up writes: remove it and start sworn up again", p)
+	}
+	return &r, nil
 }
 
 // Close stops every component, the last started first.

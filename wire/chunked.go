@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Chunk bounds. Receivers must accept 16384-byte chunks
@@ -30,8 +31,8 @@ var ErrTruncated = errors.New("the chunked message ended before its final chunk:
 // varint(0) ‖ sealed(aad="final") for the last.
 type chunkWriter struct {
 	w      io.Writer
-	seal   func(aad, p []byte) ([]byte, error)
-	prefix []byte // written before the first chunk
+	seal   func(dst, aad, p []byte) ([]byte, error) // appends the sealed p to dst
+	prefix []byte                                   // written before the first chunk
 	closed bool
 	buf    []byte
 }
@@ -60,18 +61,21 @@ func (c *chunkWriter) emit(p []byte, final bool) error {
 	if final {
 		aad = finalAAD
 	}
-	ct, err := c.seal(aad, p)
-	if err != nil {
-		return err
-	}
 	c.buf = append(c.buf[:0], c.prefix...)
 	c.prefix = nil
 	if final {
 		c.buf = appendVarint(c.buf, 0)
 	} else {
-		c.buf = appendVarint(c.buf, uint64(len(ct)))
+		c.buf = appendVarint(c.buf, uint64(len(p)+tagSize))
 	}
-	c.buf = append(c.buf, ct...)
+	start := len(c.buf)
+	var err error
+	if c.buf, err = c.seal(c.buf, aad, p); err != nil {
+		return err
+	}
+	if len(c.buf)-start != len(p)+tagSize {
+		return errors.New("the AEAD's tag is not 16 bytes")
+	}
 	_, err = c.w.Write(c.buf)
 	if f, ok := c.w.(interface{ Flush() error }); ok && err == nil {
 		err = f.Flush()
@@ -97,7 +101,8 @@ func (c *chunkWriter) Close() error { return c.close(nil) }
 // returns io.EOF only after the final chunk opened.
 type chunkReader struct {
 	r     *bufio.Reader
-	open  func(aad, ct []byte) ([]byte, error)
+	open  func(dst, aad, ct []byte) ([]byte, error) // appends the opened ct to dst
+	ct    []byte                                    // the chunk being read, reused
 	pt    []byte
 	done  bool
 	err   error
@@ -148,7 +153,8 @@ func (c *chunkReader) next() error {
 		if n > MaxChunk+tagSize {
 			return fmt.Errorf("%w: chunk of %d bytes exceeds %d", ErrMalformed, n, MaxChunk+tagSize)
 		}
-		ct = make([]byte, n)
+		c.ct = slices.Grow(c.ct[:0], int(n))[:n]
+		ct = c.ct
 		if _, err := io.ReadFull(c.r, ct); err != nil {
 			return ErrTruncated
 		}
@@ -157,7 +163,7 @@ func (c *chunkReader) next() error {
 	if final {
 		aad = finalAAD
 	}
-	pt, err := c.open(aad, ct)
+	pt, err := c.open(ct[:0], aad, ct) // in place: Read returns pt before the next chunk is read
 	if err != nil {
 		return fmt.Errorf("chunk: %w", ErrDecrypt)
 	}
@@ -187,12 +193,21 @@ func (s *sequenceAEAD) next() []byte {
 	return s.nonce
 }
 
-func (s *sequenceAEAD) seal(aad, p []byte) ([]byte, error) {
-	return s.aead.Seal(nil, s.next(), p, aad), nil
+func (s *sequenceAEAD) seal(dst, aad, p []byte) ([]byte, error) {
+	return s.aead.Seal(dst, s.next(), p, aad), nil
 }
 
-func (s *sequenceAEAD) open(aad, ct []byte) ([]byte, error) {
-	return s.aead.Open(nil, s.next(), ct, aad)
+func (s *sequenceAEAD) open(dst, aad, ct []byte) ([]byte, error) {
+	return s.aead.Open(dst, s.next(), ct, aad)
+}
+
+// appending adapts an HPKE context's Seal or Open, which return a new
+// slice, to the chunk writer's and reader's appending form.
+func appending(f func(aad, p []byte) ([]byte, error)) func(dst, aad, p []byte) ([]byte, error) {
+	return func(dst, aad, p []byte) ([]byte, error) {
+		out, err := f(aad, p)
+		return append(dst, out...), err
+	}
 }
 
 // ChunkedRequestWriter writes a message/ohttp-chunked-req body: Write
@@ -216,7 +231,7 @@ func NewChunkedRequestWriter(c KeyConfig, s Suite, w io.Writer) (*ChunkedRequest
 		return nil, err
 	}
 	return &ChunkedRequestWriter{
-		chunkWriter: chunkWriter{w: w, seal: sender.Seal, prefix: append(hdr, enc...)},
+		chunkWriter: chunkWriter{w: w, seal: appending(sender.Seal), prefix: append(hdr, enc...)},
 		enc:         enc, secret: secret, si: si,
 	}, nil
 }
@@ -281,7 +296,7 @@ func OpenChunkedRequest(keys []*PrivateKey, r io.Reader) (*ChunkedRequestReader,
 		return nil, err
 	}
 	return &ChunkedRequestReader{
-		chunkReader: chunkReader{r: br, open: recipient.Open},
+		chunkReader: chunkReader{r: br, open: appending(recipient.Open)},
 		Header:      g.Header, Key: g.Key, enc: g.enc, secret: g.secret, si: g.si,
 	}, nil
 }

@@ -76,7 +76,7 @@ and says plainly what it verified and what it still assumes.`,
 	}
 	verify.AddCommand(verifySNPCmd(), verifyTDXCmd(), verifyBundleCmd(), verifyReceiptCmd(), newVerifyTPMCmd(), newVerifyGPUCmd(), newVerifyReleaseCmd())
 	root.AddCommand(verify, explainCmd(), inspectCmd(), policyCmd(), simCmd(), newMeasureCmd(), newGPUCmd(), newTDXCmd(),
-		newKeygenCmd(), newLogCmd(), newWitnessCmd(), newReleaseCmd(), newMonitorCmd(), newNodeCmd(), newRelayCmd(), newProxyCmd(), newAskCmd(), newReceiptsCmd(), newUpCmd(), newKBSCmd())
+		newKeygenCmd(), newLogCmd(), newWitnessCmd(), newReleaseCmd(), newMonitorCmd(), newNodeCmd(), newRelayCmd(), newProxyCmd(), newAskCmd(), newReceiptsCmd(), newUpCmd(), newKBSCmd(), newModelCmd())
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,9 +21,12 @@ import (
 	"github.com/sworn-dev/sworn/attest/nvgpu/nvml"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tdx"
+	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/node"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/seal"
+	"github.com/sworn-dev/sworn/seal/volume"
 	"github.com/sworn-dev/sworn/sim"
 )
 
@@ -32,11 +36,12 @@ func newNodeCmd() *cobra.Command {
 	var gpus int
 	var seed uint64
 	var epoch time.Duration
-	var models []string
+	var models, volumes []string
+	var kbsURL, unsealTo string
 	var tps float64
 	var allowWarning bool
 	serve := &cobra.Command{
-		Use:   "serve --platform sim|snp|tdx|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST]...",
+		Use:   "serve --platform sim|snp|tdx|auto --engine URL|echo --policy FILE --listen ADDR [--release FILE.tlog-proof] [--gpus N] [--epoch DURATION] [--model NAME=DIGEST|NAME=SEALED_DIR]... [--volume NAME=IMAGE,HASHTREE]... [--kbs URL]",
 		Short: "Serve encrypted requests once the node's own evidence passes its policy",
 		Long: `serve makes the node's request and receipt keys in memory, collects evidence
 bound to them (--platform sim: the simulators, every result SIMULATED, with
@@ -59,9 +64,19 @@ engine) and writes nothing to disk. See docs/node.md.`,
 			if gpus < 0 || gpus > sim.MaxGPUs {
 				return usageErr("--gpus is %d; it must be 0 to %d", gpus, sim.MaxGPUs)
 			}
-			mm, err := parseModels(models)
+			mm, sealedDirs, err := parseModels(models)
 			if err != nil {
 				return err
+			}
+			if len(sealedDirs) > 0 && kbsURL == "" {
+				return usageErr("node serve: --model NAME=SEALED_DIR needs --kbs URL, the key broker that releases the model's key")
+			}
+			vols, err := parseVolumes(volumes, mm)
+			if err != nil {
+				return err
+			}
+			if len(vols) > 0 && kbsURL == "" {
+				return usageErr("node serve: --volume needs --kbs URL, the key broker that releases the volume's key")
 			}
 			var proof []byte
 			if release != "" {
@@ -98,6 +113,38 @@ engine) and writes nothing to disk. See docs/node.md.`,
 			if err := n.Rotate(ctx); err != nil {
 				return failErr("node serve: the node does not serve: %v", err)
 			}
+			for name, dir := range sealedDirs {
+				d, _ := kbs.ParseDigest(mm[name])
+				key, err := n.FetchModelKey(ctx, kbsURL, d)
+				if err != nil {
+					return failErr("node serve: model %s: %v", name, err)
+				}
+				files, err := node.UnsealModel(dir, key, d)
+				clear(key)
+				if err != nil {
+					return failErr("node serve: model %s: %v", name, err)
+				}
+				log.Info("model unsealed", "model", mm[name], "name", name, "files", len(files))
+				if unsealTo != "" {
+					tmpfs, err := node.WriteModel(unsealTo, name, files)
+					if err != nil {
+						return failErr("node serve: --unseal-to: %v", err)
+					}
+					if !tmpfs {
+						log.Warn("the unsealed model is written to a directory that is not a tmpfs: its plaintext may reach a disk", "dir", unsealTo)
+					}
+					log.Info("model written for the engine", "name", name, "dir", filepath.Join(unsealTo, name))
+				}
+				clear(files)
+			}
+			for name, img := range vols {
+				dev, err := n.OpenVolume(ctx, kbsURL, name, img)
+				if err != nil {
+					return failErr("node serve: model %s: %v", name, err)
+				}
+				defer n.CloseVolume(context.WithoutCancel(ctx), name)
+				log.Info("model volume mapped", "model", mm[name], "name", name, "device", dev)
+			}
 			go n.Run(ctx)
 			err = serveStreams(ctx, cmd, ln, n.Handler(), fmt.Sprintf("node (%s)", plat.Name()), 30*time.Second)
 			log.Info("node stopped")
@@ -116,7 +163,10 @@ engine) and writes nothing to disk. See docs/node.md.`,
 	f.IntVar(&gpus, "gpus", 0, "simulated GPUs, `N` (--platform sim)")
 	f.Uint64Var(&seed, "sim-seed", 1, "the simulated machine, `N` (--platform sim)")
 	f.DurationVar(&epoch, "epoch", node.DefaultEpoch, "how long a passport bundle and its keys are valid (`DURATION`)")
-	f.StringArrayVar(&models, "model", nil, "a model the node serves, `NAME=sha256:HEX` (its sealed weights' digest); repeatable")
+	f.StringArrayVar(&models, "model", nil, "a model the node serves, `NAME=sha256:HEX` (its sealed weights' digest) or NAME=SEALED_DIR (unsealed into memory with the key from --kbs); repeatable")
+	f.StringVar(&kbsURL, "kbs", "", "the key broker's `URL`, which releases the keys of --model NAME=SEALED_DIR models and of --volume to this node")
+	f.StringVar(&unsealTo, "unseal-to", "", "also write each unsealed model to `DIR`/NAME for the engine to read (a tmpfs inside the confidential VM)")
+	f.StringArrayVar(&volumes, "volume", nil, "map model NAME's volume, `NAME=IMAGE,HASHTREE` (LUKS2 under dm-verity; --model NAME=sha256:ROOT gives its digest), with the key from --kbs; repeatable")
 	f.Float64Var(&tps, "echo-tokens-per-second", 0, "pace the echo engine at `N` tokens per second (0: as fast as possible)")
 	f.BoolVar(&allowWarning, "allow-warning", false, "serve when the self-appraisal is only a warning")
 	f.StringVar(&logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error (logs never hold prompts, answers or keys)")
@@ -124,19 +174,55 @@ engine) and writes nothing to disk. See docs/node.md.`,
 	return cmd
 }
 
-// parseModels reads --model NAME=sha256:HEX flags.
-func parseModels(flags []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, m := range flags {
-		name, d, ok := strings.Cut(m, "=")
-		h, found := strings.CutPrefix(d, "sha256:")
-		b, err := hex.DecodeString(h)
-		if !ok || name == "" || !found || err != nil || len(b) != 32 {
-			return nil, usageErr("--model %q: want NAME=sha256:<64 hex digits>", excerpt(m))
+// parseVolumes reads --volume NAME=IMAGE,HASHTREE flags; each NAME must be
+// a model --model gives by digest (the volume's root hash).
+func parseVolumes(flags []string, models map[string]string) (map[string]volume.Image, error) {
+	out := map[string]volume.Image{}
+	for _, v := range flags {
+		name, paths, ok := strings.Cut(v, "=")
+		data, hash, ok2 := strings.Cut(paths, ",")
+		switch {
+		case !ok || !ok2 || name == "" || data == "" || hash == "":
+			return nil, usageErr("--volume %q: want NAME=IMAGE,HASHTREE", excerpt(v))
+		case models[name] == "":
+			return nil, usageErr("--volume %q: give the model's digest too, --model %s=sha256:ROOT (the volume's dm-verity root hash)", excerpt(v), excerpt(name))
+		case out[name] != (volume.Image{}):
+			return nil, usageErr("--volume %q: model %s has two volumes", excerpt(v), excerpt(name))
 		}
-		out[name] = d
+		out[name] = volume.Image{Data: data, Hash: hash}
 	}
 	return out, nil
+}
+
+// parseModels reads --model NAME=sha256:HEX and NAME=SEALED_DIR flags:
+// the models by name with their digests, and the sealed directories by
+// name (a directory's digest is its manifest's, docs/seal.md).
+func parseModels(flags []string) (map[string]string, map[string]string, error) {
+	out, dirs := map[string]string{}, map[string]string{}
+	for _, m := range flags {
+		name, d, ok := strings.Cut(m, "=")
+		if !ok || name == "" || d == "" {
+			return nil, nil, usageErr("--model %q: want NAME=sha256:<64 hex digits> or NAME=SEALED_DIR", excerpt(m))
+		}
+		if _, dup := out[name]; dup {
+			return nil, nil, usageErr("--model %q: model %s is given twice", excerpt(m), excerpt(name))
+		}
+		if h, found := strings.CutPrefix(d, "sha256:"); found {
+			b, err := hex.DecodeString(h)
+			if err != nil || len(b) != 32 {
+				return nil, nil, usageErr("--model %q: want NAME=sha256:<64 hex digits>", excerpt(m))
+			}
+			out[name] = d
+			continue
+		}
+		man, _, err := seal.ReadManifest(d)
+		if err != nil {
+			return nil, nil, usageErr("--model %q: %s is neither a digest (sha256:HEX) nor a sealed model directory (sworn model seal --out): %v", excerpt(m), d, err)
+		}
+		digest, _ := man.Digest()
+		out[name], dirs[name] = seal.FormatDigest(digest), d
+	}
+	return out, dirs, nil
 }
 
 // excerpt bounds an untrusted string quoted in a message.

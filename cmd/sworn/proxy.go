@@ -23,6 +23,7 @@ import (
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/client"
 	"github.com/sworn-dev/sworn/receipt"
+	"github.com/sworn-dev/sworn/up"
 )
 
 // clientFlags are the flags of the commands that talk to nodes.
@@ -33,6 +34,8 @@ type clientFlags struct {
 	policy         string
 	receipts       string
 	allowClassical bool
+	up             bool // --up: reach the sworn up running in upDir
+	upDir          string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -47,6 +50,26 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 // pool verifies the nodes and returns the transport, printing which
 // nodes verified and why the others did not.
 func (f *clientFlags) transport(ctx context.Context, stderr io.Writer) (*client.Transport, error) {
+	if f.up {
+		if f.relay != "" || len(f.nodes) > 0 {
+			return nil, usageErr("--up reaches the running sworn up's relay: drop --relay and --node")
+		}
+		dir, err := upDir(f.upDir)
+		if err != nil {
+			return nil, err
+		}
+		r, err := up.ReadRunning(dir)
+		if err != nil {
+			return nil, usageErr("--up: %v", err)
+		}
+		f.relay = r.RelayURL
+		if f.policy == "" {
+			f.policy = r.Policy
+		}
+		if f.receipts == "" {
+			f.receipts = r.Receipts
+		}
+	}
 	if f.policy == "" || (len(f.nodes) == 0) == (f.relay == "") {
 		return nil, usageErr("--policy and either --relay or at least one --node are required")
 	}
@@ -149,7 +172,7 @@ func newAskCmd() *cobra.Command {
 	var f clientFlags
 	var model string
 	cmd := &cobra.Command{
-		Use:   `ask --relay URL | --node URL... --policy FILE "prompt"`,
+		Use:   `ask --relay URL | --node URL... --policy FILE | --up [--dir DIR] "prompt"`,
 		Short: "Ask one question; the answer streams to stdout, the receipt id and verdict to stderr",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -175,6 +198,8 @@ func newAskCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&f.up, "up", false, "ask through the sworn up running in --dir, under its policy, keeping the receipt in its receipts")
+	cmd.Flags().StringVar(&f.upDir, "dir", "", "with --up: the stack's `DIR` (default: sworn up's default)")
 	cmd.Flags().StringVar(&model, "model", "echo", "the `MODEL` to ask")
 	return cmd
 }

@@ -15,6 +15,18 @@ import (
 	"github.com/sworn-dev/sworn/up"
 )
 
+// upDir is the stack's directory: dir, or the user config dir's sworn/up.
+func upDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", usageErr("no --dir and no user config directory: pass --dir DIR")
+	}
+	return filepath.Join(base, "sworn", "up"), nil
+}
+
 func newUpCmd() *cobra.Command {
 	var dir, engine, listen, logLevel string
 	var nodes, gpus int
@@ -35,12 +47,9 @@ verified, with a receipt kept in DIR/receipts. Ctrl-C stops everything.`,
 			if gpus < 0 || gpus > sim.MaxGPUs {
 				return usageErr("--gpus is %d; it must be 0 to %d", gpus, sim.MaxGPUs)
 			}
-			if dir == "" {
-				base, err := os.UserConfigDir()
-				if err != nil {
-					return usageErr("no --dir and no user config directory: pass --dir DIR")
-				}
-				dir = filepath.Join(base, "sworn", "up")
+			dir, err := upDir(dir)
+			if err != nil {
+				return err
 			}
 			level := slog.LevelWarn
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {

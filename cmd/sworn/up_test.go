@@ -69,14 +69,23 @@ func TestUpAcrossProcesses(t *testing.T) {
 			t.Fatalf("curl -N: %v %q", err, out)
 		}
 	}
+	// sworn ask --up: one question through the running stack, under its
+	// policy, the receipt kept with the stack's.
+	if out, code := swornBinary(t, "ask", "--up", "--dir", dir, "asked from the command line"); code != 0 ||
+		!strings.Contains(out, "echo: asked from the command line") || !strings.Contains(out, "receipt ") {
+		t.Fatalf("sworn ask --up: %d\n%s", code, out)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("sworn up did not stop cleanly: %v", err)
 	}
+	if out, code := swornBinary(t, "ask", "--up", "--dir", dir, "x"); code != 2 || !strings.Contains(out, "start sworn up first") {
+		t.Fatalf("sworn ask --up with the stack stopped: %d\n%s", code, out)
+	}
 	receipts := filepath.Join(dir, "receipts")
 	out, code := swornBinary(t, "receipts", "list", "--dir", receipts)
 	ids := strings.Fields(out)
-	if code != 0 || len(ids) == 0 {
+	if code != 0 || strings.Count(out, "\n") < 2 { // the streamed answer and the asked one (and curl's)
 		t.Fatalf("receipts list: %d %s", code, out)
 	}
 	if out, code := swornBinary(t, "receipts", "verify", ids[0], "--dir", receipts, "--policy", filepath.Join(dir, "policy.yaml")); code != 0 {

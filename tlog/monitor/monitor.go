@@ -36,6 +36,10 @@ type Monitor struct {
 	dir      string
 	out      io.Writer
 	next     uint64
+
+	// Records, when set, is called with each new entry whose record
+	// verified, in log order, after it is reported.
+	Records func(index uint64, r *tlog.Record)
 }
 
 // ErrInconsistent wraps every failure that shows the log misbehaving.
@@ -161,5 +165,8 @@ func (m *Monitor) report(idx uint64, leaf []byte) {
 		fmt.Fprintf(m.out, "entry %d: REVOCATION of %s@%s by %s: %q\n", idx, r.Revocation.ReleaseID, r.Revocation.Version, r.Publisher, r.Revocation.Reason)
 	case tlog.TypeKeyRelease:
 		fmt.Fprintf(m.out, "entry %d: key release of model %s to bundle %s by %s\n", idx, r.KeyRelease.Model, r.KeyRelease.BundleDigest, r.KeyRelease.Broker)
+	}
+	if m.Records != nil {
+		m.Records(idx, r)
 	}
 }
