@@ -13,8 +13,12 @@
 // warning or a refusal by the policy), the REPORTDATA binding, the TD
 // attributes (DEBUG is always refused) and the measurement registers, and
 // turns the quote into claims. sworn, not go-tdx-guest, decides TCB status.
+// A stapled CCEL event log is replayed against RTMR0–3 (with go-eventlog),
+// and an Azure TDX VM's HCL report binds its vTPM's key. The [Collector]
+// gets quotes through configfs-tsm; [SimPlatform] signs real-format quotes
+// under sworn's simulated Intel roots. See docs/tdx.md.
 //
 // Step IDs: tdx.parse, tdx.signature, tdx.chain, tdx.collateral,
 // tdx.revocation, tdx.tcb, tdx.qe, tdx.binding, tdx.policy,
-// tdx.measurements.
+// tdx.measurements, tdx.replay.
 package tdx
