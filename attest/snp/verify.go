@@ -9,9 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-sev-guest/abi"
@@ -19,6 +17,7 @@ import (
 	"github.com/google/go-sev-guest/verify"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/verifycache"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -30,29 +29,16 @@ type Verifier struct {
 	production *Roots
 	simulated  *Roots
 
-	mu    sync.Mutex
-	cache map[[32]byte]window
-	certs map[[32]byte]*x509.Certificate
-	crls  map[[32]byte]*x509.RevocationList
-	exts  map[[32]byte]*kds.Extensions
+	passed verifycache.Passed
+	certs  verifycache.Parsed[x509.Certificate]
+	crls   verifycache.Parsed[x509.RevocationList]
+	exts   verifycache.Parsed[kds.Extensions]
 }
-
-// maxCache bounds the verified-chain cache.
-const maxCache = 1024
-
-// window is the time interval in which a cached verification holds.
-type window struct{ notBefore, notAfter time.Time }
-
-func (w window) contains(t time.Time) bool { return !t.Before(w.notBefore) && t.Before(w.notAfter) }
 
 // NewVerifier returns a Verifier that trusts AMD's production roots, and
 // sworn's simulated roots only when a policy says roots.amd: simulated.
 func NewVerifier() *Verifier {
-	return &Verifier{
-		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
-		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
-		exts: map[[32]byte]*kds.Extensions{},
-	}
+	return &Verifier{production: ProductionRoots(), simulated: SimulatedRoots()}
 }
 
 // Kind returns attest.KindSNP.
@@ -202,7 +188,7 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 		}
 	}
 	key := sha256.Sum256(bytes.Join([][]byte{ek.Raw, ica.Raw, pr.ark.Raw}, nil))
-	if !v.cached(key, at) {
+	if !v.passed.Holds(key, at) {
 		roots, inter := x509.NewCertPool(), x509.NewCertPool()
 		roots.AddCert(pr.ark)
 		inter.AddCert(ica)
@@ -212,11 +198,7 @@ func (v *Verifier) checkChain(a *Attestation, info abi.SignerInfo, infoErr error
 		if pub, ok := ek.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P384() {
 			return fail("%s certificate key is not ECDSA P-384", signerName(info.SigningKey))
 		}
-		chain := []*x509.Certificate{ek, ica, pr.ark}
-		v.store(key, window{
-			slices.MaxFunc(chain, func(a, b *x509.Certificate) int { return a.NotBefore.Compare(b.NotBefore) }).NotBefore,
-			slices.MinFunc(chain, func(a, b *x509.Certificate) int { return a.NotAfter.Compare(b.NotAfter) }).NotAfter,
-		})
+		v.passed.Store(key, verifycache.ChainWindow(ek, ica, pr.ark))
 	}
 	if l := kds.ProductLineOfProductName(exts.ProductName); l != product {
 		return fail("%s certificate is for product %q, but the report comes from %s", signerName(info.SigningKey), exts.ProductName, product)
@@ -283,64 +265,25 @@ func (v *Verifier) checkRevocation(s *attest.Section, a *Attestation, ch chain, 
 
 func (v *Verifier) crlSignedBy(crl *x509.RevocationList, ark *x509.Certificate, at time.Time) bool {
 	key := sha256.Sum256(append(append([]byte("crl"), crl.Raw...), ark.Raw...))
-	if v.cached(key, at) {
+	if v.passed.Holds(key, at) {
 		return true
 	}
 	if err := crl.CheckSignatureFrom(ark); err != nil {
 		return false
 	}
 	// The signature holds forever; freshness is checked on every appraisal.
-	v.store(key, window{time.Time{}, time.Unix(1<<62, 0)})
+	v.passed.Store(key, verifycache.Forever)
 	return true
 }
 
 // parseCert parses a certificate, reusing an earlier parse of the same bytes.
 func (v *Verifier) parseCert(der []byte) (*x509.Certificate, error) {
-	return parseCached(v, v.certs, der, x509.ParseCertificate)
+	return v.certs.Get(der, x509.ParseCertificate)
 }
 
 // parseCRL parses a CRL, reusing an earlier parse of the same bytes.
 func (v *Verifier) parseCRL(der []byte) (*x509.RevocationList, error) {
-	return parseCached(v, v.crls, der, x509.ParseRevocationList)
-}
-
-// parseCached parses der with parse, reusing an earlier result for the same
-// bytes (keyed by their SHA-256) from the bounded map m.
-func parseCached[T any](v *Verifier, m map[[32]byte]*T, der []byte, parse func([]byte) (*T, error)) (*T, error) {
-	key := sha256.Sum256(der)
-	v.mu.Lock()
-	c, ok := m[key]
-	v.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	c, err := parse(der)
-	if err != nil {
-		return nil, err
-	}
-	v.mu.Lock()
-	if len(m) >= maxCache {
-		clear(m)
-	}
-	m[key] = c
-	v.mu.Unlock()
-	return c, nil
-}
-
-func (v *Verifier) cached(key [32]byte, at time.Time) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	w, ok := v.cache[key]
-	return ok && w.contains(at)
-}
-
-func (v *Verifier) store(key [32]byte, w window) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.cache) >= maxCache {
-		clear(v.cache)
-	}
-	v.cache[key] = w
+	return v.crls.Get(der, x509.ParseRevocationList)
 }
 
 // Ledger sentence IDs of the SVSM vTPM binding.
@@ -525,7 +468,7 @@ func productOf(a *Attestation, exts *kds.Extensions) string {
 // extensions returns the AMD KDS extensions of an endorsement key
 // certificate, reusing an earlier parse of the same certificate and signer.
 func (v *Verifier) extensions(ek *x509.Certificate, signer abi.ReportSigner) (*kds.Extensions, error) {
-	return parseCached(v, v.exts, append([]byte{byte(signer)}, ek.Raw...), func([]byte) (*kds.Extensions, error) {
+	return v.exts.Get(append([]byte{byte(signer)}, ek.Raw...), func([]byte) (*kds.Extensions, error) {
 		return kds.CertificateExtensions(ek, signer)
 	})
 }

@@ -13,12 +13,12 @@ import (
 	"math/big"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-tdx-guest/pcs"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/verifycache"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -32,34 +32,19 @@ type Verifier struct {
 	production *Roots
 	simulated  *Roots
 
-	mu     sync.Mutex
-	cache  map[[32]byte]window
-	certs  map[[32]byte]*x509.Certificate
-	crls   map[[32]byte]*x509.RevocationList
-	exts   map[[32]byte]*pcs.PckExtensions
-	colls  map[[32]byte]*ParsedCollateral
-	chains map[[32]byte]*[]*x509.Certificate
+	passed verifycache.Passed
+	certs  verifycache.Parsed[x509.Certificate]
+	crls   verifycache.Parsed[x509.RevocationList]
+	exts   verifycache.Parsed[pcs.PckExtensions]
+	colls  verifycache.Parsed[ParsedCollateral]
+	chains verifycache.Parsed[[]*x509.Certificate]
 }
-
-// maxCache bounds each cache.
-const maxCache = 1024
-
-// window is the time interval in which a cached verification holds.
-type window struct{ notBefore, notAfter time.Time }
-
-func (w window) contains(t time.Time) bool { return !t.Before(w.notBefore) && t.Before(w.notAfter) }
-
-// forever is the window of a signature check, which holds at any time.
-var forever = window{time.Time{}, time.Unix(1<<62, 0)}
 
 // NewVerifier returns a Verifier that trusts Intel's production root, and
 // sworn's simulated root only when a policy says roots.intel: simulated.
 func NewVerifier() *Verifier {
 	return &Verifier{
-		production: ProductionRoots(), simulated: SimulatedRoots(), cache: map[[32]byte]window{},
-		certs: map[[32]byte]*x509.Certificate{}, crls: map[[32]byte]*x509.RevocationList{},
-		exts: map[[32]byte]*pcs.PckExtensions{}, colls: map[[32]byte]*ParsedCollateral{},
-		chains: map[[32]byte]*[]*x509.Certificate{},
+		production: ProductionRoots(), simulated: SimulatedRoots(),
 	}
 }
 
@@ -262,7 +247,7 @@ func (v *Verifier) verifyChain(certs []*x509.Certificate, roots *Roots, at time.
 		raw = append(raw, c.Raw)
 	}
 	key := sha256.Sum256(bytes.Join(append([][]byte{[]byte("chain")}, raw...), []byte{0}))
-	if v.cached(key, at) {
+	if v.passed.Holds(key, at) {
 		return nil
 	}
 	if err := root.CheckSignatureFrom(root); err != nil {
@@ -282,10 +267,7 @@ func (v *Verifier) verifyChain(certs []*x509.Certificate, roots *Roots, at time.
 			return fmt.Errorf("%s: certificate %d (%s) is not signed by the next one (%s): %v", what, i+1, certs[i].Subject.CommonName, certs[i+1].Subject.CommonName, err)
 		}
 	}
-	v.store(key, window{
-		slices.MaxFunc(certs, func(a, b *x509.Certificate) int { return a.NotBefore.Compare(b.NotBefore) }).NotBefore,
-		slices.MinFunc(certs, func(a, b *x509.Certificate) int { return a.NotAfter.Compare(b.NotAfter) }).NotAfter,
-	})
+	v.passed.Store(key, verifycache.ChainWindow(certs...))
 	return nil
 }
 
@@ -392,7 +374,7 @@ func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, key [32
 		return err
 	}
 	signer := chain[0]
-	if v.cached(key, at) {
+	if v.passed.Holds(key, at) {
 		return nil
 	}
 	pub, ok := signer.PublicKey.(*ecdsa.PublicKey)
@@ -402,19 +384,19 @@ func (v *Verifier) signedBy(body, sig []byte, chain []*x509.Certificate, key [32
 	if !verifyRaw(pub, body, sig) {
 		return fmt.Errorf("%s's signature does not verify under %s: it was altered, or belongs to other collateral", what, signer.Subject.CommonName)
 	}
-	v.store(key, forever)
+	v.passed.Store(key, verifycache.Forever)
 	return nil
 }
 
 func (v *Verifier) crlSignedBy(crl *x509.RevocationList, issuer *x509.Certificate) bool {
 	key := sha256.Sum256(bytes.Join([][]byte{[]byte("crl"), crl.Raw, issuer.Raw}, []byte{0}))
-	if v.cached(key, time.Time{}) {
+	if v.passed.Holds(key, time.Time{}) {
 		return true
 	}
 	if err := crl.CheckSignatureFrom(issuer); err != nil {
 		return false
 	}
-	v.store(key, forever)
+	v.passed.Store(key, verifycache.Forever)
 	return true
 }
 
@@ -630,7 +612,7 @@ func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
 		cert: v.parseCert,
 		crl:  v.parseCRL,
 		chain: func(pem []byte) ([]*x509.Certificate, error) {
-			c, err := parseCached(v, v.chains, pem, func(b []byte) (*[]*x509.Certificate, error) {
+			c, err := v.chains.Get(pem, func(b []byte) (*[]*x509.Certificate, error) {
 				c, err := parseChain(b, v.parseCert)
 				return &c, err
 			})
@@ -640,7 +622,7 @@ func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
 			return *c, nil
 		},
 		coll: func(b []byte) (*ParsedCollateral, error) {
-			return parseCached(v, v.colls, b, func(b []byte) (*ParsedCollateral, error) {
+			return v.colls.Get(b, func(b []byte) (*ParsedCollateral, error) {
 				return parseCollateral(b, v.parseCert, v.parseCRL)
 			})
 		},
@@ -649,17 +631,17 @@ func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
 
 // parseCert parses a certificate, reusing an earlier parse of the same bytes.
 func (v *Verifier) parseCert(der []byte) (*x509.Certificate, error) {
-	return parseCached(v, v.certs, der, x509.ParseCertificate)
+	return v.certs.Get(der, x509.ParseCertificate)
 }
 
 // parseCRL parses a CRL, reusing an earlier parse of the same bytes.
 func (v *Verifier) parseCRL(der []byte) (*x509.RevocationList, error) {
-	return parseCached(v, v.crls, der, x509.ParseRevocationList)
+	return v.crls.Get(der, x509.ParseRevocationList)
 }
 
 // extensions returns the SGX extensions of a PCK certificate.
 func (v *Verifier) extensions(c *x509.Certificate) (*pcs.PckExtensions, error) {
-	return parseCached(v, v.exts, c.Raw, func([]byte) (*pcs.PckExtensions, error) { return pckExtensions(c) })
+	return v.exts.Get(c.Raw, func([]byte) (*pcs.PckExtensions, error) { return pckExtensions(c) })
 }
 
 // pckExtensions reads a PCK certificate's SGX extensions with go-tdx-guest,
@@ -675,45 +657,6 @@ func pckExtensions(c *x509.Certificate) (ext *pcs.PckExtensions, err error) {
 		err = fmt.Errorf("malformed: %d TCB components and FMSPC %q", len(ext.TCB.CPUSvnComponents), ext.FMSPC)
 	}
 	return ext, err
-}
-
-// parseCached parses der with parse, reusing an earlier result for the same
-// bytes (keyed by their SHA-256) from the bounded map m.
-func parseCached[T any](v *Verifier, m map[[32]byte]*T, der []byte, parse func([]byte) (*T, error)) (*T, error) {
-	key := sha256.Sum256(der)
-	v.mu.Lock()
-	c, ok := m[key]
-	v.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	c, err := parse(der)
-	if err != nil {
-		return nil, err
-	}
-	v.mu.Lock()
-	if len(m) >= maxCache {
-		clear(m)
-	}
-	m[key] = c
-	v.mu.Unlock()
-	return c, nil
-}
-
-func (v *Verifier) cached(key [32]byte, at time.Time) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	w, ok := v.cache[key]
-	return ok && w.contains(at)
-}
-
-func (v *Verifier) store(key [32]byte, w window) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.cache) >= maxCache {
-		clear(v.cache)
-	}
-	v.cache[key] = w
 }
 
 func onOff(b bool) string {
