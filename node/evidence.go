@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sworn-dev/sworn/attest"
@@ -161,7 +162,18 @@ type TDXPlatform struct {
 	// TDXCollateral is Intel's DCAP collateral for this platform (JSON,
 	// see tdx.Collateral), stapled to every quote.
 	TDXCollateral []byte
+	// PCS, when set, fetches the collateral from Intel PCS or a PCCS at
+	// the first quote and again once it is a day old, in place of
+	// TDXCollateral.
+	PCS *tdx.PCS
+
+	mu      sync.Mutex
+	fetched time.Time
 }
+
+// CollateralRefresh is how long a TDX node keeps collateral it fetched
+// before it fetches it again (Intel issues TCB info daily or so).
+const CollateralRefresh = 24 * time.Hour
 
 // Name implements Platform.
 func (p *TDXPlatform) Name() string { return "Intel TDX" }
@@ -173,13 +185,25 @@ func (p *TDXPlatform) Bundle(ctx context.Context, r EvidenceRequest) (*attest.Bu
 		return nil, err
 	}
 	binding := b.Binding()
-	c, err := tdx.NewCollector(p.TDXCollateral)
+	p.mu.Lock()
+	coll := p.TDXCollateral
+	if p.PCS != nil && time.Since(p.fetched) > CollateralRefresh {
+		coll = nil
+	}
+	p.mu.Unlock()
+	c, err := tdx.NewCollector(coll)
 	if err != nil {
 		return nil, fmt.Errorf("TDX: %v", err)
 	}
+	c.PCS = p.PCS
 	ev, err := c.Collect([64]byte(binding))
 	if err != nil {
 		return nil, fmt.Errorf("TDX quote: %v", err)
+	}
+	if coll == nil && p.PCS != nil {
+		p.mu.Lock()
+		p.TDXCollateral, p.fetched = ev.Collateral, time.Now()
+		p.mu.Unlock()
 	}
 	body, err := ev.Marshal()
 	if err != nil {

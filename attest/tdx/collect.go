@@ -1,6 +1,7 @@
 package tdx
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,14 +22,18 @@ type QuoteProvider interface {
 	GetRawQuote(reportData [64]byte) ([]byte, error)
 }
 
-// Collector gets TDX evidence from the TD it runs in. Intel's collateral
-// is not fetched (that needs Intel PCS or a PCCS): the node is given it.
+// Collector gets TDX evidence from the TD it runs in, with Intel's
+// collateral: given, or fetched from Intel PCS or a PCCS (PCS).
 type Collector struct {
 	Provider QuoteProvider
 	// Collateral is stapled to every quote (see [Collateral]); nil staples none.
 	Collateral []byte
 	// CCELTable and CCELData are the CCEL files to staple; empty: none.
 	CCELTable, CCELData string
+	// PCS, when set and Collateral is nil, fetches the collateral of each
+	// quote from Intel PCS or a PCCS at collection (keep what it staples,
+	// in Collateral, for the next quotes: it is the platform's).
+	PCS *PCS
 }
 
 // NewCollector returns a collector for the running TD through configfs-tsm
@@ -69,6 +74,13 @@ func (c *Collector) Collect(reportData [64]byte) (*Evidence, error) {
 		return nil, errors.New("the TDX quote the platform returned does not carry the REPORTDATA asked for")
 	}
 	e := &Evidence{Quote: q, Collateral: c.Collateral}
+	if e.Collateral == nil && c.PCS != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), pcsTimeout)
+		defer cancel()
+		if e.Collateral, err = c.PCS.Fetch(ctx, q); err != nil {
+			return nil, fmt.Errorf("the collateral for the quote: %v", err)
+		}
+	}
 	if c.CCELData != "" {
 		if e.CCEL, err = readBounded(c.CCELData, MaxCCELSize); err != nil {
 			return nil, fmt.Errorf("CCEL event log: %v", err)

@@ -32,7 +32,7 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Run a sworn node: the attested OHTTP gateway in front of an inference engine"}
-	var platform, engine, release, policyPath, listen, logLevel, crlPath, tdxCollateral, simTEE string
+	var platform, engine, release, policyPath, listen, logLevel, crlPath, tdxCollateral, tdxPCS, simTEE string
 	var gpus int
 	var seed uint64
 	var epoch time.Duration
@@ -89,7 +89,7 @@ engine) and writes nothing to disk. See docs/node.md.`,
 				return usageErr("--log-level %q: use debug, info, warn or error", logLevel)
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			plat, err := nodePlatform(platform, gpus, seed, p, crlPath, tdxCollateral, simTEE)
+			plat, err := nodePlatform(platform, gpus, seed, p, crlPath, tdxCollateral, tdxPCS, simTEE)
 			if err != nil {
 				return err
 			}
@@ -153,6 +153,7 @@ engine) and writes nothing to disk. See docs/node.md.`,
 	}
 	f := serve.Flags()
 	f.StringVar(&platform, "platform", "auto", "where evidence comes from: `sim`, snp, tdx or auto")
+	f.StringVar(&tdxPCS, "tdx-pcs", "", "fetch Intel's DCAP collateral for each quote from Intel PCS (https://api.trustedservices.intel.com) or a PCCS at `URL`, daily (--platform tdx)")
 	f.StringVar(&tdxCollateral, "tdx-collateral", "", "Intel's DCAP collateral `FILE` (JSON) for this platform, stapled to each quote (--platform tdx)")
 	f.StringVar(&simTEE, "sim-tee", "snp", "the simulated CPU TEE, `snp` or tdx (--platform sim)")
 	f.StringVar(&engine, "engine", "", "the OpenAI-compatible engine's base `URL` on loopback, or echo for the built-in echo engine")
@@ -238,7 +239,7 @@ func excerpt(s string) string {
 	}, s)
 }
 
-func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath, tdxCollateral, simTEE string) (node.Platform, error) {
+func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath, tdxCollateral, tdxPCS, simTEE string) (node.Platform, error) {
 	if simTEE != "snp" && simTEE != "tdx" {
 		return nil, usageErr("--sim-tee %q: use snp or tdx", excerpt(simTEE))
 	}
@@ -264,6 +265,15 @@ func nodePlatform(name string, gpus int, seed uint64, p *policy.Policy, crlPath,
 				return nil, failErr("--platform tdx with --gpus: NVML: %v", err)
 			}
 			pl.NVML, pl.GPU = lib, nvgpu.NewVerifier(nvgpu.NewCache(0))
+		}
+		if tdxCollateral != "" && tdxPCS != "" {
+			return nil, usageErr("give --tdx-collateral FILE or --tdx-pcs URL, not both")
+		}
+		if tdxPCS != "" {
+			if u, err := url.Parse(tdxPCS); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+				return nil, usageErr("--tdx-pcs %q: want Intel PCS's URL (%s) or a PCCS's", excerpt(tdxPCS), tdx.IntelPCS)
+			}
+			pl.PCS = &tdx.PCS{Base: tdxPCS}
 		}
 		if tdxCollateral != "" {
 			data, err := readInput("--tdx-collateral", tdxCollateral)
