@@ -2,12 +2,16 @@ package kbs_test
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sworn-dev/sworn/client"
 	"github.com/sworn-dev/sworn/kbs"
 	"github.com/sworn-dev/sworn/policy"
+	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/tlog"
 )
 
@@ -76,11 +80,29 @@ func TestAuditor(t *testing.T) {
 }
 
 // TestAuditStack: on sworn up, whose two nodes got the model key through
-// its broker, the log holds one witnessed key release per node, the
-// broker's database the same two, and the audit finds nothing; a release
-// the database records that the log lacks is found.
+// its broker and serve it, an answer's receipt names the model's digest;
+// the log holds one witnessed key release per node, the broker's database
+// the same two, and the audit finds nothing; a release the database
+// records that the log lacks is found.
 func TestAuditStack(t *testing.T) {
 	st := startStack(t)
+	hc := &http.Client{Transport: st.Transport()}
+	resp, err := hc.Post("https://api.example/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"`+st.Model.Name+`","messages":[{"role":"user","content":"which model?"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	k, _, err := (&client.ReceiptStore{Dir: st.Receipts}).Get(resp.Trailer.Get("Sworn-Receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := receipt.Parse(k.Receipt)
+	if err != nil || r.Payload.Model != st.Model.Digest {
+		t.Fatalf("the receipt names model %x, not the sealed model %x (%v)", r.Payload.Model, st.Model.Digest, err)
+	}
+
 	a, _, err := kbs.ReadLog(t.Context(), st.LogURL, st.policy, nil)
 	if err != nil {
 		t.Fatal(err)
