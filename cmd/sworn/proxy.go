@@ -193,7 +193,9 @@ func newAskCmd() *cobra.Command {
 			if err := printStream(cmd.OutOrStdout(), resp.Body); err != nil {
 				return failErr("the answer: %v", err)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: receipt %s verified (%s); sworn receipts verify %s\n", resp.Trailer.Get("Sworn-Receipt"), resp.Trailer.Get("Sworn-Node"), resp.Trailer.Get("Sworn-Receipt"))
+			id := resp.Trailer.Get("Sworn-Receipt")
+			fmt.Fprintf(cmd.ErrOrStderr(), "sworn: receipt %s verified (%s); again, offline: sworn receipts verify %s --dir %s --policy %s\n",
+				id, resp.Trailer.Get("Sworn-Node"), id, tr.Store.Dir, f.policy)
 			return nil
 		},
 	}
