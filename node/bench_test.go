@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,62 @@ func BenchmarkStreamReverseProxy(b *testing.B) {
 		tokens += 256
 	}
 	report(b, ttft, tokens, time.Since(start))
+}
+
+// BenchmarkStreamRatio interleaves BenchmarkStreamNode's request and
+// BenchmarkStreamReverseProxy's in each iteration and reports, from the
+// medians, the node's streaming rate as a fraction of the plaintext
+// proxy's and the time to first token it adds: both see the same load,
+// which separate benchmarks on a shared machine do not.
+func BenchmarkStreamRatio(b *testing.B) {
+	tn := startNode(b, 0, echo.Options{}, nil)
+	c := &client.Client{Policy: tn.policy}
+	n, err := c.Verify(context.Background(), tn.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng := httptest.NewServer(echo.New(echo.Options{}))
+	defer eng.Close()
+	rp, err := plainhop.New(eng.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	var swornTTFT, plainTTFT, swornRest, plainRest []time.Duration
+	timed := func(ttfts, rests *[]time.Duration, do func() (io.ReadCloser, error)) {
+		t0 := time.Now()
+		t, _ := streamOnce(b, do)
+		*ttfts, *rests = append(*ttfts, t), append(*rests, time.Since(t0)-t)
+	}
+	for b.Loop() {
+		timed(&swornTTFT, &swornRest, func() (io.ReadCloser, error) {
+			req, _ := http.NewRequest(http.MethodPost, "https://node/v1/chat/completions", strings.NewReader(chatBody()))
+			req.Header.Set("Content-Type", "application/json")
+			r, err := c.Do(context.Background(), n, req)
+			if err != nil {
+				return nil, err
+			}
+			return r.Body, nil
+		})
+		timed(&plainTTFT, &plainRest, func() (io.ReadCloser, error) {
+			resp, err := hc.Post(proxy.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody()))
+			if err != nil {
+				return nil, err
+			}
+			return resp.Body, nil
+		})
+	}
+	b.StopTimer()
+	median := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2])
+	}
+	b.ReportMetric(median(swornRest)/1e3, "µs-stream-node")
+	b.ReportMetric(median(plainRest)/1e3, "µs-stream-proxy")
+	b.ReportMetric(median(plainRest)/median(swornRest), "rate-vs-proxy")
+	b.ReportMetric((median(swornTTFT)-median(plainTTFT))/1e3, "µs-added-ttft")
 }
 
 // BenchmarkColdStart8GPUs: from nothing to a node that serves, with 8

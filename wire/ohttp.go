@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // The HPKE info and export labels of RFC 9458 §4.3 and §4.4 and of
@@ -122,13 +123,48 @@ func setupSender(c KeyConfig, s Suite, label string) (hdr, enc []byte, sender *h
 	if si, err = suiteByID(s); err != nil {
 		return nil, nil, nil, si, err
 	}
-	pk, err := k.kem.NewPublicKey(c.PublicKey)
+	pk, err := publicKeys.get(c.KEM, c.PublicKey, k.kem)
 	if err != nil {
 		return nil, nil, nil, si, fmt.Errorf("key %d: %v", c.ID, err)
 	}
 	hdr = Header{KeyID: c.ID, KEM: c.KEM, Suite: s}.marshal()
 	enc, sender, err = hpke.NewSender(pk, si.kdf, si.aead, info(label, hdr))
 	return hdr, enc, sender, si, err
+}
+
+// publicKeys keeps the last node keys parsed: parsing an X-Wing key
+// expands its ML-KEM matrix, which a client sending many requests to one
+// node need not repeat for each.
+var publicKeys = &keyCache{m: map[string]hpke.PublicKey{}}
+
+// keyCache is a bounded cache of parsed public keys, by KEM and bytes.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]hpke.PublicKey
+}
+
+// maxKeyCache bounds keyCache: more node keys than a client sends to.
+const maxKeyCache = 256
+
+func (c *keyCache) get(kem uint16, pub []byte, k hpke.KEM) (hpke.PublicKey, error) {
+	id := string(binary.BigEndian.AppendUint16(nil, kem)) + string(pub)
+	c.mu.Lock()
+	pk, ok := c.m[id]
+	c.mu.Unlock()
+	if ok {
+		return pk, nil
+	}
+	pk, err := k.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxKeyCache {
+		clear(c.m)
+	}
+	c.m[id] = pk
+	c.mu.Unlock()
+	return pk, nil
 }
 
 // OpenResponse decrypts a message/ohttp-res body.
