@@ -143,6 +143,30 @@ func (l *Ledger) Verify(id, text string) { l.Verified = addEntry(l.Verified, id,
 // Assume records an assumption. An ID already present is not repeated.
 func (l *Ledger) Assume(id, text string) { l.Assumed = addEntry(l.Assumed, id, text) }
 
+// Vouched runs appraise on env with a ledger of its own, and adds to env's
+// ledger what it verified only if the steps vouch (every one of them
+// passed): evidence nobody vouches for proves nothing. What it assumed is
+// added either way; env's Simulated mark is what appraise left.
+func Vouched(env *Env, appraise func(*Env) *Section, vouch ...string) *Section {
+	local := *env
+	local.Ledger = &Ledger{}
+	s := appraise(&local)
+	env.Simulated = local.Simulated
+	trusted := true
+	for _, id := range vouch {
+		trusted = trusted && s.Step(id).Status == Pass
+	}
+	if trusted {
+		for _, e := range local.Ledger.Verified {
+			env.Ledger.Verify(e.ID, e.Text)
+		}
+	}
+	for _, e := range local.Ledger.Assumed {
+		env.Ledger.Assume(e.ID, e.Text)
+	}
+	return s
+}
+
 func addEntry(es []LedgerEntry, id, text string) []LedgerEntry {
 	if slices.ContainsFunc(es, func(e LedgerEntry) bool { return e.ID == id }) {
 		return es

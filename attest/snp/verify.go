@@ -59,21 +59,7 @@ func (v *Verifier) Verify(_ context.Context, e attest.Entry, env *attest.Env) *a
 // the ledger as verified only when its signature and chain passed: a
 // report nobody vouches for proves nothing.
 func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
-	ledger := env.Ledger
-	local := *env
-	local.Ledger = &attest.Ledger{}
-	s := v.appraise(a, &local)
-	env.Simulated = local.Simulated
-	trusted := s.Step("snp.signature").Status == attest.Pass && s.Step("snp.chain").Status == attest.Pass
-	if trusted {
-		for _, e := range local.Ledger.Verified {
-			ledger.Verify(e.ID, e.Text)
-		}
-	}
-	for _, e := range local.Ledger.Assumed {
-		ledger.Assume(e.ID, e.Text)
-	}
-	return s
+	return attest.Vouched(env, func(env *attest.Env) *attest.Section { return v.appraise(a, env) }, "snp.signature", "snp.chain")
 }
 
 func (v *Verifier) appraise(a *Attestation, env *attest.Env) *attest.Section {

@@ -65,21 +65,7 @@ func (v *Verifier) Verify(_ context.Context, e attest.Entry, env *attest.Env) *a
 // Appraise appraises parsed evidence. What the quote shows is entered in
 // the ledger as verified only when its signatures and PCK chain passed.
 func (v *Verifier) Appraise(a *Attestation, env *attest.Env) *attest.Section {
-	ledger := env.Ledger
-	local := *env
-	local.Ledger = &attest.Ledger{}
-	s := v.appraise(a, &local)
-	env.Simulated = local.Simulated
-	trusted := s.Step("tdx.signature").Status == attest.Pass && s.Step("tdx.chain").Status == attest.Pass
-	if trusted {
-		for _, e := range local.Ledger.Verified {
-			ledger.Verify(e.ID, e.Text)
-		}
-	}
-	for _, e := range local.Ledger.Assumed {
-		ledger.Assume(e.ID, e.Text)
-	}
-	return s
+	return attest.Vouched(env, func(env *attest.Env) *attest.Section { return v.appraise(a, env) }, "tdx.signature", "tdx.chain")
 }
 
 // tdxPolicy returns the policy's TDX section, or the defaults.
