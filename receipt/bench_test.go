@@ -8,18 +8,23 @@ import (
 	"time"
 )
 
+// benchPayload is a full receipt payload for node key pub.
+func benchPayload(pub ed25519.PublicKey) *Payload {
+	return &Payload{
+		Version: Version, Request: sha256.Sum256([]byte("q")), Response: sha256.Sum256([]byte("a")), Model: sha256.Sum256([]byte("m")),
+		Release: &Release{Origin: "log.example/releases", Index: 1234, LeafHash: sha256.Sum256(nil)}, Bundle: sha256.Sum256([]byte("b")),
+		NodeKey: KeyID(pub), Nonce: make([]byte, 32), Time: 1795000000, Tokens: Tokens{Prompt: 812, Completion: 4096},
+		Suite: Suite{KEM: 0x647a, KDF: 1, AEAD: 1, Candidates: 3}, Status: 200,
+	}
+}
+
 // BenchmarkSignVerify compares a receipt's whole life — Sign, Parse and
 // Verify — with a bare Ed25519 sign and verify of a message of the
 // receipt's size, in the same run.
 func BenchmarkSignVerify(b *testing.B) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	pub := key.Public().(ed25519.PublicKey)
-	p := &Payload{
-		Version: Version, Request: sha256.Sum256([]byte("q")), Response: sha256.Sum256([]byte("a")), Model: sha256.Sum256([]byte("m")),
-		Release: &Release{Origin: "log.example/releases", Index: 1234, LeafHash: sha256.Sum256(nil)}, Bundle: sha256.Sum256([]byte("b")),
-		NodeKey: KeyID(pub), Nonce: make([]byte, 32), Time: 1795000000, Tokens: Tokens{Prompt: 812, Completion: 4096},
-		Suite: Suite{KEM: 0x647a, KDF: 1, AEAD: 1, Candidates: 3}, Status: 200,
-	}
+	p := benchPayload(pub)
 	data, err := Sign(key, p)
 	if err != nil {
 		b.Fatal(err)
@@ -89,12 +94,7 @@ func BenchmarkSignVerify(b *testing.B) {
 func BenchmarkSignVerifyRatio(b *testing.B) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	pub := key.Public().(ed25519.PublicKey)
-	p := &Payload{
-		Version: Version, Request: sha256.Sum256([]byte("q")), Response: sha256.Sum256([]byte("a")), Model: sha256.Sum256([]byte("m")),
-		Release: &Release{Origin: "log.example/releases", Index: 1234, LeafHash: sha256.Sum256(nil)}, Bundle: sha256.Sum256([]byte("b")),
-		NodeKey: KeyID(pub), Nonce: make([]byte, 32), Time: 1795000000, Tokens: Tokens{Prompt: 812, Completion: 4096},
-		Suite: Suite{KEM: 0x647a, KDF: 1, AEAD: 1, Candidates: 3}, Status: 200,
-	}
+	p := benchPayload(pub)
 	data, _ := Sign(key, p)
 	msg := make([]byte, len(data))
 	var rec, bare []time.Duration
