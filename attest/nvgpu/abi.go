@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sworn-dev/sworn/internal/lebytes"
 )
 
 // Sizes and limits of an SPDM 1.1 measurement transcript as NVIDIA GPUs
@@ -112,49 +114,8 @@ func (r *Report) Measurement(index int) []byte {
 	return r.Response.Blocks[index-1].Value
 }
 
-// reader reads little-endian fields with bounds checks.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) take(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b)-r.off {
-		r.err = fmt.Errorf("truncated at byte %d: %s needs %d bytes, %d are left", r.off, what, n, len(r.b)-r.off)
-		return nil
-	}
-	v := r.b[r.off : r.off+n]
-	r.off += n
-	return v
-}
-
-func (r *reader) u8(what string) uint8 {
-	v := r.take(1, what)
-	if v == nil {
-		return 0
-	}
-	return v[0]
-}
-
-func (r *reader) u16(what string) uint16 {
-	v := r.take(2, what)
-	if v == nil {
-		return 0
-	}
-	return binary.LittleEndian.Uint16(v)
-}
-
-func (r *reader) u24(what string) uint32 {
-	v := r.take(3, what)
-	if v == nil {
-		return 0
-	}
-	return uint32(v[0]) | uint32(v[1])<<8 | uint32(v[2])<<16
-}
+// reader is the bounded little-endian reader of the quote's fields.
+type reader = lebytes.Reader
 
 // ParseReport parses an attestation report (raw bytes, as NVML returns
 // them). Offsets are computed from the structure: the signature sits right
@@ -166,18 +127,18 @@ func ParseReport(data []byte) (*Report, error) {
 		return nil, fmt.Errorf("report is %d bytes; an NVIDIA GPU report is at most %d", len(data), MaxReportSize)
 	}
 	raw := bytes.Clone(data)
-	r := &reader{b: raw}
+	r := &reader{B: raw}
 	rep := &Report{raw: raw}
 
 	q := &rep.Request
-	q.SPDMVersion = r.u8("request SPDMVersion")
-	q.RequestResponseCode = r.u8("request code")
-	q.Param1 = r.u8("request Param1")
-	q.Param2 = r.u8("request Param2")
-	copy(q.Nonce[:], r.take(NonceSize, "requester nonce"))
-	q.SlotIDParam = r.u8("request SlotIDParam")
-	if r.err != nil {
-		return nil, fmt.Errorf("GET_MEASUREMENTS request: %v", r.err)
+	q.SPDMVersion = r.U8("request SPDMVersion")
+	q.RequestResponseCode = r.U8("request code")
+	q.Param1 = r.U8("request Param1")
+	q.Param2 = r.U8("request Param2")
+	copy(q.Nonce[:], r.Take(NonceSize, "requester nonce"))
+	q.SlotIDParam = r.U8("request SlotIDParam")
+	if r.Err != nil {
+		return nil, fmt.Errorf("GET_MEASUREMENTS request: %v", r.Err)
 	}
 	if q.SPDMVersion != spdmVersion11 {
 		return nil, fmt.Errorf("request SPDM version is 0x%02x; only SPDM 1.1 (0x11) is supported", q.SPDMVersion)
@@ -193,14 +154,14 @@ func ParseReport(data []byte) (*Report, error) {
 	}
 
 	p := &rep.Response
-	p.SPDMVersion = r.u8("response SPDMVersion")
-	p.RequestResponseCode = r.u8("response code")
-	p.Param1 = r.u8("response Param1")
-	p.Param2 = r.u8("response Param2")
-	p.NumberOfBlocks = r.u8("NumberOfBlocks")
-	p.RecordLength = r.u24("MeasurementRecordLength")
-	if r.err != nil {
-		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.err)
+	p.SPDMVersion = r.U8("response SPDMVersion")
+	p.RequestResponseCode = r.U8("response code")
+	p.Param1 = r.U8("response Param1")
+	p.Param2 = r.U8("response Param2")
+	p.NumberOfBlocks = r.U8("NumberOfBlocks")
+	p.RecordLength = r.U24("MeasurementRecordLength")
+	if r.Err != nil {
+		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.Err)
 	}
 	if p.SPDMVersion != spdmVersion11 {
 		return nil, fmt.Errorf("response SPDM version is 0x%02x; only SPDM 1.1 (0x11) is supported", p.SPDMVersion)
@@ -211,45 +172,45 @@ func ParseReport(data []byte) (*Report, error) {
 	if p.NumberOfBlocks == 0 {
 		return nil, errors.New("response has no measurement blocks")
 	}
-	record := r.take(int(p.RecordLength), "measurement record")
-	if r.err != nil {
-		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.err)
+	record := r.Take(int(p.RecordLength), "measurement record")
+	if r.Err != nil {
+		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.Err)
 	}
 	blocks, err := parseBlocks(record, int(p.NumberOfBlocks))
 	if err != nil {
 		return nil, fmt.Errorf("measurement record: %v", err)
 	}
 	p.Blocks = blocks
-	copy(p.Nonce[:], r.take(NonceSize, "responder nonce"))
-	p.OpaqueLength = r.u16("OpaqueLength")
-	opaque := r.take(int(p.OpaqueLength), "opaque data")
-	if r.err != nil {
-		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.err)
+	copy(p.Nonce[:], r.Take(NonceSize, "responder nonce"))
+	p.OpaqueLength = r.U16("OpaqueLength")
+	opaque := r.Take(int(p.OpaqueLength), "opaque data")
+	if r.Err != nil {
+		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.Err)
 	}
 	if p.Opaque, err = ParseOpaque(opaque); err != nil {
 		return nil, fmt.Errorf("opaque data: %v", err)
 	}
-	rep.SignedLength = r.off
-	p.Signature = r.take(SignatureSize, "signature")
-	if r.err != nil {
-		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.err)
+	rep.SignedLength = r.Off
+	p.Signature = r.Take(SignatureSize, "signature")
+	if r.Err != nil {
+		return nil, fmt.Errorf("MEASUREMENTS response: %v", r.Err)
 	}
-	rep.Trailing = len(raw) - r.off
+	rep.Trailing = len(raw) - r.Off
 	return rep, nil
 }
 
 func parseBlocks(record []byte, n int) ([]MeasurementBlock, error) {
-	r := &reader{b: record}
+	r := &reader{B: record}
 	blocks := make([]MeasurementBlock, 0, n)
 	for i := range n {
 		b := MeasurementBlock{
-			Index:         r.u8("block index"),
-			Specification: r.u8("measurement specification"),
+			Index:         r.U8("block index"),
+			Specification: r.U8("measurement specification"),
 		}
-		size := int(r.u16("measurement size"))
-		m := r.take(size, "measurement")
-		if r.err != nil {
-			return nil, fmt.Errorf("block %d: %v", i+1, r.err)
+		size := int(r.U16("measurement size"))
+		m := r.Take(size, "measurement")
+		if r.Err != nil {
+			return nil, fmt.Errorf("block %d: %v", i+1, r.Err)
 		}
 		if int(b.Index) != i+1 {
 			return nil, fmt.Errorf("block %d has index %d; indexes must run 1, 2, 3, …", i+1, b.Index)
@@ -274,8 +235,8 @@ func parseBlocks(record []byte, n int) ([]MeasurementBlock, error) {
 		b.Value = m[dmtfHeaderSize:]
 		blocks = append(blocks, b)
 	}
-	if r.off != len(record) {
-		return nil, fmt.Errorf("%d bytes left after %d blocks: MeasurementRecordLength does not match the blocks", len(record)-r.off, n)
+	if r.Off != len(record) {
+		return nil, fmt.Errorf("%d bytes left after %d blocks: MeasurementRecordLength does not match the blocks", len(record)-r.Off, n)
 	}
 	return blocks, nil
 }

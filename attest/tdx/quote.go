@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
+
+	"github.com/sworn-dev/sworn/internal/lebytes"
 )
 
 // Layout of a TDX quote (Intel TDX DCAP Quote Generation Library and Quote
@@ -131,39 +133,8 @@ type Quote struct {
 // intelQEVendorID is the QE vendor ID of Intel's Quoting Enclave.
 var intelQEVendorID = [16]byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07}
 
-// reader reads little-endian fields from a bounded byte string.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) take(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || len(r.b)-r.off < n {
-		r.err = fmt.Errorf("quote is truncated in the %s (needs %d bytes at offset %d; the quote has %d)", what, n, r.off, len(r.b))
-		return nil
-	}
-	out := r.b[r.off : r.off+n]
-	r.off += n
-	return out
-}
-
-func (r *reader) u16(what string) uint16 {
-	if b := r.take(2, what); b != nil {
-		return binary.LittleEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (r *reader) u32(what string) uint32 {
-	if b := r.take(4, what); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
+// reader is the bounded little-endian reader of the quote's fields.
+type reader = lebytes.Reader
 
 // ParseQuote parses a TDX quote of version 4 or 5 strictly: an ECDSA
 // P-256 attestation key, TEE type TDX, QE report certification data with a
@@ -174,17 +145,17 @@ func ParseQuote(raw []byte) (*Quote, error) {
 	if len(raw) > MaxQuoteSize {
 		return nil, fmt.Errorf("quote is %d bytes; the limit is %d", len(raw), MaxQuoteSize)
 	}
-	r := &reader{b: raw}
+	r := &reader{B: raw}
 	q := &Quote{Raw: raw}
-	q.Version = r.u16("header")
-	akType := r.u16("header")
-	teeType := r.u32("header")
-	q.QESVN = r.u16("header")
-	q.PCESVN = r.u16("header")
-	copy(q.QEVendorID[:], r.take(16, "header"))
-	r.take(20, "header") // user data
-	if r.err != nil {
-		return nil, r.err
+	q.Version = r.U16("header")
+	akType := r.U16("header")
+	teeType := r.U32("header")
+	q.QESVN = r.U16("header")
+	q.PCESVN = r.U16("header")
+	copy(q.QEVendorID[:], r.Take(16, "header"))
+	r.Take(20, "header") // user data
+	if r.Err != nil {
+		return nil, fmt.Errorf("quote: %w", r.Err)
 	}
 	switch q.Version {
 	case 4, 5:
@@ -200,11 +171,11 @@ func ParseQuote(raw []byte) (*Quote, error) {
 	bodySize := body10Size
 	q.BodyType = bodyTypeTD10
 	if q.Version == 5 {
-		q.BodyType = r.u16("body descriptor")
-		size := r.u32("body descriptor")
+		q.BodyType = r.U16("body descriptor")
+		size := r.U32("body descriptor")
 		switch {
-		case r.err != nil:
-			return nil, r.err
+		case r.Err != nil:
+			return nil, fmt.Errorf("quote: %w", r.Err)
 		case q.BodyType == bodyTypeTD10 && size == body10Size:
 		case q.BodyType == bodyTypeTD15 && size == body15Size:
 			bodySize = body15Size
@@ -212,25 +183,25 @@ func ParseQuote(raw []byte) (*Quote, error) {
 			return nil, fmt.Errorf("quote v5 body type %d of %d bytes is not supported (want type 2 of %d bytes or type 3 of %d bytes: a TD report; type 1 is an SGX enclave report)", q.BodyType, size, body10Size, body15Size)
 		}
 	}
-	body := r.take(bodySize, "TD quote body")
-	if r.err != nil {
-		return nil, r.err
+	body := r.Take(bodySize, "TD quote body")
+	if r.Err != nil {
+		return nil, fmt.Errorf("quote: %w", r.Err)
 	}
 	parseBody(&q.Body, body)
-	q.Signed = raw[:r.off]
+	q.Signed = raw[:r.Off]
 
-	sigLen := r.u32("signature data length")
-	if r.err != nil {
-		return nil, r.err
+	sigLen := r.U32("signature data length")
+	if r.Err != nil {
+		return nil, fmt.Errorf("quote: %w", r.Err)
 	}
-	if int64(sigLen) > int64(len(raw)-r.off) {
+	if int64(sigLen) > int64(len(raw)-r.Off) {
 		return nil, fmt.Errorf("quote signature data length %d runs past the end of the %d-byte quote", sigLen, len(raw))
 	}
-	sig := &reader{b: raw[r.off : r.off+int(sigLen)]}
+	sig := &reader{B: raw[r.Off : r.Off+int(sigLen)]}
 	// Bytes after the signature data are signed by nothing and read by
 	// nothing (GCP pads with zeros; go-tdx-guest's sample appends text);
 	// they are counted, and otherwise ignored, as Intel's QVL does.
-	q.Trailing = len(raw) - r.off - int(sigLen)
+	q.Trailing = len(raw) - r.Off - int(sigLen)
 	if err := parseSignatureData(q, sig); err != nil {
 		return nil, err
 	}
@@ -243,56 +214,56 @@ func ParseQuote(raw []byte) (*Quote, error) {
 }
 
 func parseBody(b *Body, d []byte) {
-	r := &reader{b: d}
-	copy(b.TEETCBSVN[:], r.take(16, ""))
-	copy(b.MRSEAM[:], r.take(48, ""))
-	copy(b.MRSIGNERSEAM[:], r.take(48, ""))
-	copy(b.SEAMAttributes[:], r.take(8, ""))
-	copy(b.TDAttributes[:], r.take(8, ""))
-	copy(b.XFAM[:], r.take(8, ""))
-	copy(b.MRTD[:], r.take(48, ""))
-	copy(b.MRCONFIGID[:], r.take(48, ""))
-	copy(b.MROWNER[:], r.take(48, ""))
-	copy(b.MROWNERCONFIG[:], r.take(48, ""))
+	r := &reader{B: d}
+	copy(b.TEETCBSVN[:], r.Take(16, ""))
+	copy(b.MRSEAM[:], r.Take(48, ""))
+	copy(b.MRSIGNERSEAM[:], r.Take(48, ""))
+	copy(b.SEAMAttributes[:], r.Take(8, ""))
+	copy(b.TDAttributes[:], r.Take(8, ""))
+	copy(b.XFAM[:], r.Take(8, ""))
+	copy(b.MRTD[:], r.Take(48, ""))
+	copy(b.MRCONFIGID[:], r.Take(48, ""))
+	copy(b.MROWNER[:], r.Take(48, ""))
+	copy(b.MROWNERCONFIG[:], r.Take(48, ""))
 	for i := range b.RTMR {
-		copy(b.RTMR[i][:], r.take(48, ""))
+		copy(b.RTMR[i][:], r.Take(48, ""))
 	}
-	copy(b.ReportData[:], r.take(64, ""))
+	copy(b.ReportData[:], r.Take(64, ""))
 	if len(d) == body15Size {
-		copy(b.TEETCBSVN2[:], r.take(16, ""))
-		copy(b.MRSERVICETD[:], r.take(48, ""))
+		copy(b.TEETCBSVN2[:], r.Take(16, ""))
+		copy(b.MRSERVICETD[:], r.Take(48, ""))
 	}
 }
 
 func parseSignatureData(q *Quote, r *reader) error {
-	copy(q.Signature[:], r.take(sigSize, "quote signature"))
-	copy(q.AttestationKey[:], r.take(attestKeySize, "attestation key"))
-	certType := r.u16("certification data")
-	certSize := r.u32("certification data")
-	if r.err != nil {
-		return r.err
+	copy(q.Signature[:], r.Take(sigSize, "quote signature"))
+	copy(q.AttestationKey[:], r.Take(attestKeySize, "attestation key"))
+	certType := r.U16("certification data")
+	certSize := r.U32("certification data")
+	if r.Err != nil {
+		return fmt.Errorf("quote signature data: %w", r.Err)
 	}
 	if certType != certTypeQE {
 		return fmt.Errorf("quote certification data type is %d; want 6 (QE report certification data)", certType)
 	}
-	cd := &reader{b: r.take(int(min(certSize, uint32(MaxQuoteSize))), "certification data")}
-	if r.err != nil {
-		return r.err
+	cd := &reader{B: r.Take(int(min(certSize, uint32(MaxQuoteSize))), "certification data")}
+	if r.Err != nil {
+		return fmt.Errorf("quote signature data: %w", r.Err)
 	}
-	if r.off != len(r.b) {
-		return fmt.Errorf("quote signature data has %d bytes after the certification data", len(r.b)-r.off)
+	if r.Off != len(r.B) {
+		return fmt.Errorf("quote signature data has %d bytes after the certification data", len(r.B)-r.Off)
 	}
-	q.QEReportRaw = cd.take(qeReportSize, "QE report")
-	copy(q.QEReportSignature[:], cd.take(sigSize, "QE report signature"))
-	authSize := cd.u16("QE authentication data")
-	if cd.err == nil && int(authSize) > MaxQEAuthDataSize {
+	q.QEReportRaw = cd.Take(qeReportSize, "QE report")
+	copy(q.QEReportSignature[:], cd.Take(sigSize, "QE report signature"))
+	authSize := cd.U16("QE authentication data")
+	if cd.Err == nil && int(authSize) > MaxQEAuthDataSize {
 		return fmt.Errorf("QE authentication data is %d bytes; the limit is %d", authSize, MaxQEAuthDataSize)
 	}
-	q.QEAuthData = cd.take(int(authSize), "QE authentication data")
-	pckType := cd.u16("PCK certification data")
-	pckSize := cd.u32("PCK certification data")
-	if cd.err != nil {
-		return cd.err
+	q.QEAuthData = cd.Take(int(authSize), "QE authentication data")
+	pckType := cd.U16("PCK certification data")
+	pckSize := cd.U32("PCK certification data")
+	if cd.Err != nil {
+		return fmt.Errorf("QE report certification data: %w", cd.Err)
 	}
 	if pckType != certTypePCK {
 		return fmt.Errorf("QE certification data type is %d; want 5 (PCK certificate chain): fetch the PCK chain from Intel PCS and use a quote that embeds it", pckType)
@@ -300,12 +271,12 @@ func parseSignatureData(q *Quote, r *reader) error {
 	if pckSize > MaxCertChainSize {
 		return fmt.Errorf("PCK certificate chain is %d bytes; the limit is %d", pckSize, MaxCertChainSize)
 	}
-	q.PCKChain = cd.take(int(pckSize), "PCK certificate chain")
-	if cd.err != nil {
-		return cd.err
+	q.PCKChain = cd.Take(int(pckSize), "PCK certificate chain")
+	if cd.Err != nil {
+		return fmt.Errorf("QE report certification data: %w", cd.Err)
 	}
-	if cd.off != len(cd.b) {
-		return fmt.Errorf("QE report certification data has %d bytes after the PCK chain", len(cd.b)-cd.off)
+	if cd.Off != len(cd.B) {
+		return fmt.Errorf("QE report certification data has %d bytes after the PCK chain", len(cd.B)-cd.Off)
 	}
 	// Some quote generators pad the PEM with NULs.
 	q.PCKChain = bytes.TrimRight(q.PCKChain, "\x00")
@@ -314,19 +285,19 @@ func parseSignatureData(q *Quote, r *reader) error {
 }
 
 func parseQEReport(e *QEReport, d []byte) {
-	r := &reader{b: d}
-	copy(e.CPUSVN[:], r.take(16, ""))
-	e.MiscSelect = r.u32("")
-	r.take(28, "")
-	copy(e.Attributes[:], r.take(16, ""))
-	copy(e.MRENCLAVE[:], r.take(32, ""))
-	r.take(32, "")
-	copy(e.MRSIGNER[:], r.take(32, ""))
-	r.take(96, "")
-	e.ISVProdID = r.u16("")
-	e.ISVSVN = r.u16("")
-	r.take(60, "")
-	copy(e.ReportData[:], r.take(64, ""))
+	r := &reader{B: d}
+	copy(e.CPUSVN[:], r.Take(16, ""))
+	e.MiscSelect = r.U32("")
+	r.Take(28, "")
+	copy(e.Attributes[:], r.Take(16, ""))
+	copy(e.MRENCLAVE[:], r.Take(32, ""))
+	r.Take(32, "")
+	copy(e.MRSIGNER[:], r.Take(32, ""))
+	r.Take(96, "")
+	e.ISVProdID = r.U16("")
+	e.ISVSVN = r.U16("")
+	r.Take(60, "")
+	copy(e.ReportData[:], r.Take(64, ""))
 }
 
 // crossCheckV4 parses a version 4 quote with go-tdx-guest too, and checks
