@@ -9,7 +9,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
+
+	"github.com/sworn-dev/sworn/internal/verifycache"
 )
 
 // The HPKE info and export labels of RFC 9458 §4.3 and §4.4 and of
@@ -123,7 +124,7 @@ func setupSender(c KeyConfig, s Suite, label string) (hdr, enc []byte, sender *h
 	if si, err = suiteByID(s); err != nil {
 		return nil, nil, nil, si, err
 	}
-	pk, err := publicKeys.get(c.KEM, c.PublicKey, k.kem)
+	pk, err := parsePublicKey(c.KEM, c.PublicKey, k.kem)
 	if err != nil {
 		return nil, nil, nil, si, fmt.Errorf("key %d: %v", c.ID, err)
 	}
@@ -132,39 +133,20 @@ func setupSender(c KeyConfig, s Suite, label string) (hdr, enc []byte, sender *h
 	return hdr, enc, sender, si, err
 }
 
-// publicKeys keeps the last node keys parsed: parsing an X-Wing key
-// expands its ML-KEM matrix, which a client sending many requests to one
-// node need not repeat for each.
-var publicKeys = &keyCache{m: map[string]hpke.PublicKey{}}
+// publicKeys keeps the node keys parsed, by KEM and bytes: parsing an
+// X-Wing key expands its ML-KEM matrix, which a client sending many
+// requests to one node need not repeat for each.
+var publicKeys verifycache.Parsed[hpke.PublicKey]
 
-// keyCache is a bounded cache of parsed public keys, by KEM and bytes.
-type keyCache struct {
-	mu sync.Mutex
-	m  map[string]hpke.PublicKey
-}
-
-// maxKeyCache bounds keyCache: more node keys than a client sends to.
-const maxKeyCache = 256
-
-func (c *keyCache) get(kem uint16, pub []byte, k hpke.KEM) (hpke.PublicKey, error) {
-	id := string(binary.BigEndian.AppendUint16(nil, kem)) + string(pub)
-	c.mu.Lock()
-	pk, ok := c.m[id]
-	c.mu.Unlock()
-	if ok {
-		return pk, nil
-	}
-	pk, err := k.NewPublicKey(pub)
+func parsePublicKey(kem uint16, pub []byte, k hpke.KEM) (hpke.PublicKey, error) {
+	pk, err := publicKeys.Get(append(binary.BigEndian.AppendUint16(nil, kem), pub...), func([]byte) (*hpke.PublicKey, error) {
+		pk, err := k.NewPublicKey(pub)
+		return &pk, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if len(c.m) >= maxKeyCache {
-		clear(c.m)
-	}
-	c.m[id] = pk
-	c.mu.Unlock()
-	return pk, nil
+	return *pk, nil
 }
 
 // OpenResponse decrypts a message/ohttp-res body.
