@@ -1,7 +1,7 @@
-// Package verifycache holds the bounded caches that sworn's verifiers
-// and parsers share: objects parsed from bytes, by the SHA-256 of those bytes, and
-// checks that passed, by a key the verifier derives from their inputs,
-// with the time window in which each holds. Every cache holds at most Max
+// Package verifycache holds the bounded caches that sworn's verifiers and
+// parsers share: objects parsed from bytes, by the SHA-256 of those
+// bytes, and checks that passed, by a key the verifier derives from their
+// inputs, with the time window in which each holds. Every cache holds at most Max
 // entries and starts over when full. The zero value of each is ready to
 // use, and safe for concurrent use.
 package verifycache
