@@ -277,20 +277,26 @@ func (c *Client) DoMulti(ctx context.Context, ns []*Node, req *http.Request) (*R
 // Answered returns the candidate whose receipt key signed the answer's
 // receipt (the node that answered), once the body was read to its end.
 func (r *Response) Answered() (*Node, error) {
+	n, _, err := r.answered()
+	return n, err
+}
+
+// answered is Answered, with the receipt it parsed.
+func (r *Response) answered() (*Node, *receipt.Receipt, error) {
 	rc, err := r.Receipt()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := receipt.Parse(rc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, n := range r.Candidates {
 		if receipt.KeyID(n.Bundle.Keys.ReceiptKey) == p.Payload.NodeKey {
-			return n, nil
+			return n, p, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: it is signed by none of the %d candidates the request was encrypted to", ErrReceiptInvalid, len(r.Candidates))
+	return nil, nil, fmt.Errorf("%w: it is signed by none of the %d candidates the request was encrypted to", ErrReceiptInvalid, len(r.Candidates))
 }
 
 // body reads the decrypted content; at its end it reads the trailer.

@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/sworn-dev/sworn/attest"
-	"github.com/sworn-dev/sworn/receipt"
 	"github.com/sworn-dev/sworn/relay/directory"
 	"github.com/sworn-dev/sworn/wire"
 )
@@ -291,7 +290,7 @@ func (v *verifiedBody) fill() {
 
 // finish verifies the receipt at the end of the body.
 func (v *verifiedBody) finish() error {
-	n, err := v.resp.Answered()
+	n, rec, err := v.resp.answered()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}
@@ -303,7 +302,7 @@ func (v *verifiedBody) finish() error {
 		return fmt.Errorf("%w: the node's bundle expired during the answer", ErrReceiptInvalid)
 	}
 	rc, _ := v.resp.Receipt()
-	sec := receipt.Check(rc, n.Bundle, v.t.Pool.c.now(), v.resp.exchange(), nil)
+	sec := rec.Check(n.Bundle, v.t.Pool.c.now(), v.resp.exchange(), nil)
 	if sec.Verdict != attest.Affirming {
 		st := sec.FirstFailure()
 		if st == nil {

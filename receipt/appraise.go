@@ -94,6 +94,17 @@ func Check(data []byte, b *attest.Bundle, now time.Time, ex *Exchange, ledger *a
 		s.Finish()
 		return s
 	}
+	return r.Check(b, now, ex, ledger)
+}
+
+// Check is the package's Check for a receipt already parsed.
+func (r *Receipt) Check(b *attest.Bundle, now time.Time, ex *Exchange, ledger *attest.Ledger) *attest.Section {
+	s := &attest.Section{Kind: "receipt"}
+	if b == nil {
+		s.Add(StepParse, attest.Fail, "no bundle was given to verify the receipt with")
+		s.Finish()
+		return s
+	}
 	if ledger == nil {
 		ledger = &attest.Ledger{}
 	}
