@@ -81,12 +81,18 @@ type sink []byte
 
 func (s *sink) Write(p []byte) (int, error) { *s = append(*s, p...); return len(p), nil }
 
-func BenchmarkOpen(b *testing.B) {
+// sealedBench returns a key and benchSize zero bytes sealed under it.
+func sealedBench() ([]byte, sink) {
 	key := make([]byte, KeySize)
 	var ct sink
 	w, _ := NewWriter(&ct, key, nil)
 	w.Write(make([]byte, benchSize))
 	w.Close()
+	return key, ct
+}
+
+func BenchmarkOpen(b *testing.B) {
+	key, ct := sealedBench()
 	b.SetBytes(benchSize)
 	buf := make([]byte, SegmentSize)
 	for b.Loop() {
@@ -105,11 +111,7 @@ func BenchmarkOpen(b *testing.B) {
 // BenchmarkOpenReadAt streams through ReadAt with 1 MiB reads, as
 // io.Copy from File.Stream does with a large buffer.
 func BenchmarkOpenReadAt(b *testing.B) {
-	key := make([]byte, KeySize)
-	var ct sink
-	w, _ := NewWriter(&ct, key, nil)
-	w.Write(make([]byte, benchSize))
-	w.Close()
+	key, ct := sealedBench()
 	b.SetBytes(benchSize)
 	buf := make([]byte, SegmentSize)
 	for b.Loop() {
