@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -220,16 +221,52 @@ type Receipt struct {
 	// Payload is the signed payload.
 	Payload Payload
 
-	msg cose.Sign1Message
+	protected []byte // the encoded protected header, a CBOR byte string
+	payload   []byte // the payload's bytes, as signed
+	signature []byte
 }
 
-// protectedHeader returns the protected header of a receipt signed by kid.
-func protectedHeader(kid [32]byte) cose.ProtectedHeader {
-	return cose.ProtectedHeader{
+// A receipt is a COSE_Sign1 in one fixed profile: the protected header is
+// fixed but for the kid, the unprotected header is empty, the signature is
+// 64 bytes. So Sign writes and Parse reads its few framing bytes directly
+// (RFC 9052 §4.2 and §4.4); go-cose, an independent implementation, checks
+// both in the tests.
+var (
+	// cose1Prefix starts every receipt: tag 18 (COSE_Sign1), an array of 4.
+	cose1Prefix = []byte{0xd2, 0x84}
+	// emptyMap is the only unprotected header a receipt may have.
+	emptyMap = []byte{0xa0}
+	// sigPrefix starts the encoded signature: a byte string of 64 bytes.
+	sigPrefix = []byte{0x58, ed25519.SignatureSize}
+	// sig1Context starts the Sig_structure that is signed:
+	// ["Signature1", protected, external_aad, payload].
+	sig1Context = append([]byte{0x84, 0x6a}, "Signature1"...)
+)
+
+// headerPrefix is the encoded protected header (a byte string wrapping
+// the header map {1: EdDSA, 3: ContentType, 4: kid}) up to the kid's 32
+// bytes, which end it.
+var headerPrefix = func() []byte {
+	h, err := cose.ProtectedHeader{
 		cose.HeaderLabelAlgorithm:   cose.AlgorithmEdDSA,
 		cose.HeaderLabelContentType: ContentType,
-		cose.HeaderLabelKeyID:       kid[:],
+		cose.HeaderLabelKeyID:       make([]byte, sha256.Size),
+	}.MarshalCBOR()
+	if err != nil {
+		panic(err)
 	}
+	return h[:len(h)-sha256.Size]
+}()
+
+// sigStructure returns the bytes a receipt's signature covers: the
+// COSE Sig_structure with an empty external_aad.
+func sigStructure(protected, payload []byte) []byte {
+	b := make([]byte, 0, len(sig1Context)+len(protected)+4+len(payload))
+	b = append(b, sig1Context...)
+	b = append(b, protected...)
+	b = append(b, 0x40)
+	b = appendHead(b, 0x40, uint64(len(payload)))
+	return append(b, payload...)
 }
 
 // Sign encodes the payload and signs it with the node's receipt key. The
@@ -245,72 +282,21 @@ func Sign(key ed25519.PrivateKey, p *Payload) ([]byte, error) {
 	if p.NodeKey != kid {
 		return nil, fmt.Errorf("payload names node key %x, but the signing key's id is %x", p.NodeKey[:8], kid[:8])
 	}
-	payload, err := attest.MarshalCBOR(p)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, key)
-	if err != nil {
-		return nil, err
-	}
-	out, err := cose.Sign1(nil, signer, headers(kid), payload, nil)
-	if err != nil {
-		return nil, err
-	}
+	payload := appendPayload(make([]byte, 0, 512), p)
+	protected := append(bytes.Clone(headerPrefix), kid[:]...)
+	sig := ed25519.Sign(key, sigStructure(protected, payload))
+	out := make([]byte, 0, len(cose1Prefix)+len(protected)+len(emptyMap)+3+len(payload)+len(sigPrefix)+len(sig))
+	out = append(out, cose1Prefix...)
+	out = append(out, protected...)
+	out = append(out, emptyMap...)
+	out = appendHead(out, 0x40, uint64(len(payload)))
+	out = append(out, payload...)
+	out = append(out, sigPrefix...)
+	out = append(out, sig...)
 	if len(out) > MaxSize {
 		return nil, fmt.Errorf("receipt is %d bytes; the limit is %d", len(out), MaxSize)
 	}
 	return out, nil
-}
-
-// cose1Prefix starts every receipt: tag 18 (COSE_Sign1) and an array of 4.
-var cose1Prefix = []byte{0xd2, 0x84}
-
-// emptyMap is the only unprotected header a receipt may have.
-var emptyMap = []byte{0xa0}
-
-// headerPrefix is the encoded protected header (a byte string wrapping
-// the header map) up to the kid's 32 bytes, which end it.
-var headerPrefix = func() []byte {
-	h, err := protectedHeader([32]byte{}).MarshalCBOR()
-	if err != nil {
-		panic(err)
-	}
-	return h[:len(h)-sha256.Size]
-}()
-
-// headers returns a receipt's COSE headers, with the encoded protected
-// header set so that go-cose signs and verifies exactly these bytes.
-func headers(kid [32]byte) cose.Headers {
-	return cose.Headers{
-		Protected:      protectedHeader(kid),
-		RawProtected:   append(bytes.Clone(headerPrefix), kid[:]...),
-		Unprotected:    cose.UnprotectedHeader{},
-		RawUnprotected: emptyMap,
-	}
-}
-
-// peekMode reads only a payload's version, ignoring the other fields;
-// outerMode reads the COSE_Sign1 array inside its tag.
-var peekMode, outerMode = func() (cbor.DecMode, cbor.DecMode) {
-	peek, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	outer, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden, MaxArrayElements: 16}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return peek, outer
-}()
-
-// sign1 is the COSE_Sign1 array (RFC 9052 §4.2), inside tag 18.
-type sign1 struct {
-	_           struct{} `cbor:",toarray"`
-	Protected   cbor.RawMessage
-	Unprotected cbor.RawMessage
-	Payload     []byte
-	Signature   []byte
 }
 
 // Parse decodes a receipt strictly: bounded, a tagged COSE_Sign1 in
@@ -323,37 +309,149 @@ func Parse(data []byte) (*Receipt, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("receipt is %d bytes; the limit is %d", len(data), MaxSize)
 	}
-	if !bytes.HasPrefix(data, cose1Prefix) {
+	rest, ok := bytes.CutPrefix(data, cose1Prefix)
+	if !ok {
 		return nil, errors.New("not a sworn receipt: it does not start with a tagged COSE_Sign1 (0xd2 0x84)")
-	}
-	var m sign1
-	if err := outerMode.Unmarshal(data[1:], &m); err != nil {
-		return nil, fmt.Errorf("receipt is not a well-formed COSE_Sign1: %v", err)
 	}
 	// The header is fixed but for the kid, so comparing bytes checks
 	// every parameter and its encoding.
-	if len(m.Protected) != len(headerPrefix)+sha256.Size || !bytes.HasPrefix(m.Protected, headerPrefix) {
+	n := len(headerPrefix) + sha256.Size
+	if len(rest) < n || !bytes.HasPrefix(rest, headerPrefix) {
 		return nil, fmt.Errorf("receipt's protected header is not exactly {alg: EdDSA, content type: %q, kid: the 32-byte node key id}", ContentType)
 	}
-	if !bytes.Equal(m.Unprotected, emptyMap) {
-		return nil, errors.New("receipt has unprotected header parameters; a receipt has none")
+	r := &Receipt{KeyID: [32]byte(rest[len(headerPrefix):n]), protected: rest[:n:n]}
+	if rest, ok = bytes.CutPrefix(rest[n:], emptyMap); !ok {
+		return nil, errors.New("receipt has unprotected header parameters, or none at all; a receipt has an empty map")
 	}
-	if len(m.Signature) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("receipt signature is %d bytes, want a %d-byte Ed25519 signature", len(m.Signature), ed25519.SignatureSize)
+	var err error
+	if r.payload, rest, err = cutBytes(rest); err != nil {
+		return nil, fmt.Errorf("receipt payload: %v", err)
 	}
-	if enc, err := attest.MarshalCBOR(&m); err != nil || !bytes.Equal(enc, data[1:]) {
-		return nil, errors.New("receipt is not in deterministic CBOR encoding (RFC 8949 §4.2)")
+	if r.signature, rest, err = cutBytes(rest); err != nil {
+		return nil, fmt.Errorf("receipt signature: %v", err)
 	}
-	r := &Receipt{KeyID: [32]byte(m.Protected[len(headerPrefix):])}
-	if err := parsePayload(m.Payload, &r.Payload); err != nil {
+	if len(r.signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("receipt signature is %d bytes, want a %d-byte Ed25519 signature", len(r.signature), ed25519.SignatureSize)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("receipt is not a well-formed COSE_Sign1: %d bytes after it", len(rest))
+	}
+	if err := parsePayload(r.payload, &r.Payload); err != nil {
 		return nil, err
 	}
 	if r.Payload.NodeKey != r.KeyID {
 		return nil, fmt.Errorf("receipt payload names node key %x, but its kid is %x", r.Payload.NodeKey[:8], r.KeyID[:8])
 	}
-	r.msg = cose.Sign1Message{Headers: headers(r.KeyID), Payload: m.Payload, Signature: m.Signature}
 	return r, nil
 }
+
+// cutBytes splits a CBOR byte string, whose head must be in its shortest
+// form (RFC 8949 §4.2.1), off the front of b.
+func cutBytes(b []byte) (content, rest []byte, err error) {
+	if len(b) == 0 || b[0]&0xe0 != 0x40 {
+		return nil, nil, errors.New("not a CBOR byte string")
+	}
+	n, head := int(b[0]&0x1f), 1
+	switch {
+	case n < 24:
+	case n == 24 && len(b) >= 2:
+		n, head = int(b[1]), 2
+	case n == 25 && len(b) >= 3:
+		n, head = int(b[1])<<8|int(b[2]), 3
+	default:
+		return nil, nil, errors.New("not a definite-length CBOR byte string of at most 64 KiB")
+	}
+	if len(appendHead(nil, 0x40, uint64(n))) != head {
+		return nil, nil, errors.New("length is not in deterministic CBOR encoding (RFC 8949 §4.2)")
+	}
+	if len(b)-head < n {
+		return nil, nil, fmt.Errorf("truncated: %d bytes announced, %d there", n, len(b)-head)
+	}
+	return b[head : head+n : head+n], b[head+n:], nil
+}
+
+// appendPayload appends p's deterministic CBOR encoding (RFC 8949 §4.2.1:
+// shortest heads, integer keys in ascending order, definite lengths):
+// exactly what attest.MarshalCBOR writes for a Payload, without its
+// reflection, which costs more than the rest of signing a receipt but the
+// signature. TestPayloadEncoding and FuzzParse hold the two equal.
+func appendPayload(b []byte, p *Payload) []byte {
+	n := uint64(10)
+	if p.Release != nil {
+		n++
+	}
+	if len(p.Nonce) > 0 {
+		n++
+	}
+	b = appendHead(b, 0xa0, n)
+	b = appendUint(b, 1, uint64(p.Version))
+	b = appendDigest(b, 2, &p.Request)
+	b = appendDigest(b, 3, &p.Response)
+	b = appendDigest(b, 4, &p.Model)
+	if r := p.Release; r != nil {
+		b = append(b, 5, 0xa3, 1)
+		b = appendHead(b, 0x60, uint64(len(r.Origin)))
+		b = append(b, r.Origin...)
+		b = appendUint(b, 2, r.Index)
+		b = appendDigest(b, 3, &r.LeafHash)
+	}
+	b = appendDigest(b, 6, &p.Bundle)
+	b = appendDigest(b, 7, &p.NodeKey)
+	if len(p.Nonce) > 0 {
+		b = append(b, 8)
+		b = appendHead(b, 0x40, uint64(len(p.Nonce)))
+		b = append(b, p.Nonce...)
+	}
+	b = append(b, 9)
+	if p.Time >= 0 {
+		b = appendHead(b, 0x00, uint64(p.Time))
+	} else {
+		b = appendHead(b, 0x20, uint64(-(p.Time + 1)))
+	}
+	b = append(b, 10, 0xa2)
+	b = appendUint(b, 1, p.Tokens.Prompt)
+	b = appendUint(b, 2, p.Tokens.Completion)
+	b = append(b, 11, 0xa4)
+	b = appendUint(b, 1, uint64(p.Suite.KEM))
+	b = appendUint(b, 2, uint64(p.Suite.KDF))
+	b = appendUint(b, 3, uint64(p.Suite.AEAD))
+	b = appendUint(b, 4, uint64(p.Suite.Candidates))
+	return appendUint(b, 12, uint64(p.Status))
+}
+
+// appendUint appends map key k (below 24) and an unsigned integer.
+func appendUint(b []byte, k byte, v uint64) []byte { return appendHead(append(b, k), 0x00, v) }
+
+// appendDigest appends map key k (below 24) and a 32-byte byte string.
+func appendDigest(b []byte, k byte, d *[32]byte) []byte {
+	return append(append(b, k, 0x58, 32), d[:]...)
+}
+
+// appendHead appends a CBOR head of the given major type (its top three
+// bits) and argument, in its shortest form.
+func appendHead(b []byte, major byte, v uint64) []byte {
+	switch {
+	case v < 24:
+		return append(b, major|byte(v))
+	case v <= math.MaxUint8:
+		return append(b, major|24, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, major|25), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, major|26), uint32(v))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, major|27), v)
+	}
+}
+
+// peekMode reads only a payload's version, ignoring the other fields.
+var peekMode = func() cbor.DecMode {
+	m, err := cbor.DecOptions{MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
 
 // parsePayload decodes and validates a payload strictly.
 func parsePayload(data []byte, p *Payload) error {
@@ -371,7 +469,7 @@ func parsePayload(data []byte, p *Payload) error {
 		}
 		return fmt.Errorf("receipt payload is malformed: %v", err)
 	}
-	if enc, err := attest.MarshalCBOR(p); err != nil || !bytes.Equal(enc, data) {
+	if !bytes.Equal(appendPayload(make([]byte, 0, len(data)), p), data) {
 		return errors.New("receipt payload is not in deterministic CBOR encoding (RFC 8949 §4.2)")
 	}
 	return p.Validate()
@@ -385,11 +483,7 @@ func (r *Receipt) Verify(pub ed25519.PublicKey) error {
 	if id := KeyID(pub); id != r.KeyID {
 		return fmt.Errorf("the receipt was signed by key %x, not by this key (%x)", r.KeyID[:8], id[:8])
 	}
-	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
-	if err != nil {
-		return err
-	}
-	if err := r.msg.Verify(nil, v); err != nil {
+	if !ed25519.Verify(pub, sigStructure(r.protected, r.payload), r.signature) {
 		return errors.New("the receipt's Ed25519 signature does not verify: the receipt was altered")
 	}
 	return nil
