@@ -1,7 +1,4 @@
-// Package plainhop is the baseline of sworn's streaming benchmarks: a
-// plaintext httputil.ReverseProxy hop, flushing every write, as the relay
-// and the node would be without encryption.
-package plainhop
+package streambench
 
 import (
 	"net/http"
@@ -9,11 +6,13 @@ import (
 	"net/url"
 )
 
-// New returns a plaintext hop to the server at target. It serves full
+// Hop returns the baseline of a sworn hop: a plaintext
+// httputil.ReverseProxy to the server at target, flushing every write, as
+// the relay and the node would be without encryption. It serves full
 // duplex, as the relay does: without it, net/http discards the request body
 // at the first response write while the proxy's transport may still read
 // it, and about one stream in a few hundred is cut (golang/go#40747).
-func New(target string) (http.Handler, error) {
+func Hop(target string) (http.Handler, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
