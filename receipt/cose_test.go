@@ -148,3 +148,18 @@ func TestPayloadEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCopies: a parsed receipt does not change when the caller reuses
+// the buffer it was parsed from.
+func TestParseCopies(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	data := sign(t, key, fill(t, key, &Payload{}))
+	r, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(data)
+	if err := r.Verify(key.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("the receipt changed with the caller's buffer: %v", err)
+	}
+}

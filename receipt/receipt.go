@@ -309,7 +309,8 @@ func Parse(data []byte) (*Receipt, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("receipt is %d bytes; the limit is %d", len(data), MaxSize)
 	}
-	rest, ok := bytes.CutPrefix(data, cose1Prefix)
+	// The Receipt keeps slices of its own copy, which no caller changes.
+	rest, ok := bytes.CutPrefix(bytes.Clone(data), cose1Prefix)
 	if !ok {
 		return nil, errors.New("not a sworn receipt: it does not start with a tagged COSE_Sign1 (0xd2 0x84)")
 	}
