@@ -23,6 +23,7 @@ import (
 	"github.com/sworn-dev/sworn/attest/nvgpu"
 	"github.com/sworn-dev/sworn/attest/snp"
 	"github.com/sworn-dev/sworn/attest/tpm"
+	"github.com/sworn-dev/sworn/internal/interleave"
 	"github.com/sworn-dev/sworn/policy"
 	"github.com/sworn-dev/sworn/sim"
 	"github.com/sworn-dev/sworn/tlog"
@@ -274,34 +275,17 @@ func BenchmarkWholeNodeRatios(b *testing.B) {
 	w.appraise(b, warm)
 	hit := New()
 	w.appraise(b, hit)
-	var floor, cold, cached, hits []time.Duration
-	timed := func(ds *[]time.Duration, fn func()) {
-		t0 := time.Now()
-		fn()
-		*ds = append(*ds, time.Since(t0))
-	}
+	var t interleave.Timings
 	for b.Loop() {
-		timed(&floor, func() {
+		t.Time("floor", func() {
 			if !f() {
 				b.Fatal("verify")
 			}
 		})
 		fresh := New()
-		timed(&cold, func() { w.appraise(b, fresh) })
-		timed(&cached, func() { w.appraise(b, warm) })
-		timed(&hits, func() { w.appraise(b, hit) })
+		t.Time("cold", func() { w.appraise(b, fresh) })
+		t.Time("cached", func() { w.appraise(b, warm) })
+		t.Time("hit", func() { w.appraise(b, hit) })
 	}
-	b.StopTimer()
-	median := func(ds []time.Duration) float64 {
-		slices.Sort(ds)
-		return float64(ds[len(ds)/2])
-	}
-	mf := median(floor)
-	b.ReportMetric(mf/1e6, "floor-ms")
-	b.ReportMetric(median(cold)/1e6, "cold-ms")
-	b.ReportMetric(median(cached)/1e6, "cached-ms")
-	b.ReportMetric(median(hits)/1e6, "hit-ms")
-	b.ReportMetric(median(cold)/mf, "cold/floor")
-	b.ReportMetric(median(cached)/mf, "cached/floor")
-	b.ReportMetric(median(hits)/mf, "hit/floor")
+	t.Report(b, "floor")
 }

@@ -2,11 +2,9 @@ package client_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/sworn-dev/sworn/client"
@@ -43,28 +41,8 @@ func BenchmarkStreamRatio(b *testing.B) {
 
 			eng := httptest.NewServer(echo.New(eo))
 			defer eng.Close()
-			target := eng.URL
-			for range 3 {
-				hop, err := streambench.Hop(target)
-				if err != nil {
-					b.Fatal(err)
-				}
-				srv := httptest.NewServer(hop)
-				defer srv.Close()
-				target = srv.URL
-			}
-
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-			post := func(u string) streambench.Open {
-				return func() (io.ReadCloser, error) {
-					resp, err := hc.Post(u+"/v1/chat/completions", "application/json", strings.NewReader(streambench.Body))
-					if err != nil {
-						return nil, err
-					}
-					return resp.Body, nil
-				}
-			}
-			streambench.Compare(b, post(px.URL), post(target))
+			streambench.Compare(b, streambench.Post(hc, px.URL), streambench.Plain(b, eng.URL, 3))
 		})
 	}
 }

@@ -39,28 +39,7 @@ func BenchmarkStreamRatio(b *testing.B) {
 			}
 			eng := httptest.NewServer(echo.New(eo))
 			defer eng.Close()
-			hop, err := streambench.Hop(eng.URL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			proxy := httptest.NewServer(hop)
-			defer proxy.Close()
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-			streambench.Compare(b, func() (io.ReadCloser, error) {
-				req, _ := http.NewRequest(http.MethodPost, "https://node/v1/chat/completions", strings.NewReader(streambench.Body))
-				req.Header.Set("Content-Type", "application/json")
-				r, err := c.Do(context.Background(), n, req)
-				if err != nil {
-					return nil, err
-				}
-				return r.Body, nil
-			}, func() (io.ReadCloser, error) {
-				resp, err := hc.Post(proxy.URL+"/v1/chat/completions", "application/json", strings.NewReader(streambench.Body))
-				if err != nil {
-					return nil, err
-				}
-				return resp.Body, nil
-			})
+			streambench.Compare(b, streambench.Sworn(c, n), streambench.Plain(b, eng.URL, 1))
 		})
 	}
 }

@@ -3,9 +3,9 @@ package receipt
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"slices"
 	"testing"
-	"time"
+
+	"github.com/sworn-dev/sworn/internal/interleave"
 )
 
 // benchPayload is a full receipt payload for node key pub.
@@ -88,38 +88,31 @@ func BenchmarkSignVerify(b *testing.B) {
 
 // BenchmarkSignVerifyRatio interleaves a receipt's sign, parse and verify
 // with a bare Ed25519 sign and verify of a message of the receipt's size,
-// timing each in every iteration, and reports the ratio of their medians:
-// both see the same load, which separate benchmarks on a shared machine
-// do not.
+// timing each in every iteration, and reports the ratio of their medians
+// (receipt/ed25519).
 func BenchmarkSignVerifyRatio(b *testing.B) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	pub := key.Public().(ed25519.PublicKey)
 	p := benchPayload(pub)
 	data, _ := Sign(key, p)
 	msg := make([]byte, len(data))
-	var rec, bare []time.Duration
+	var t interleave.Timings
 	for b.Loop() {
-		t0 := time.Now()
-		data, err := Sign(key, p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := Parse(data)
-		if err != nil || r.Verify(pub) != nil {
-			b.Fatal("the receipt does not verify")
-		}
-		t1 := time.Now()
-		if !ed25519.Verify(pub, msg, ed25519.Sign(key, msg)) {
-			b.Fatal("verify")
-		}
-		rec, bare = append(rec, t1.Sub(t0)), append(bare, time.Since(t1))
+		t.Time("receipt", func() {
+			data, err := Sign(key, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := Parse(data)
+			if err != nil || r.Verify(pub) != nil {
+				b.Fatal("the receipt does not verify")
+			}
+		})
+		t.Time("ed25519", func() {
+			if !ed25519.Verify(pub, msg, ed25519.Sign(key, msg)) {
+				b.Fatal("verify")
+			}
+		})
 	}
-	b.StopTimer()
-	median := func(ds []time.Duration) float64 {
-		slices.Sort(ds)
-		return float64(ds[len(ds)/2])
-	}
-	b.ReportMetric(median(rec)/1e3, "receipt-µs")
-	b.ReportMetric(median(bare)/1e3, "ed25519-µs")
-	b.ReportMetric(median(rec)/median(bare), "receipt/ed25519")
+	t.Report(b, "ed25519")
 }

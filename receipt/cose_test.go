@@ -130,7 +130,7 @@ func TestPayloadEncoding(t *testing.T) {
 		if i%3 == 0 {
 			p.Time = -p.Time - 1
 		}
-		for _, d := range []*[32]byte{&p.Request, &p.Response, &p.Model, &p.Bundle, &p.NodeKey} {
+		for _, d := range []*Digest{&p.Request, &p.Response, &p.Model, &p.Bundle, &p.NodeKey} {
 			binary.BigEndian.PutUint64(d[:], rng.Uint64())
 		}
 		if i%2 == 0 {

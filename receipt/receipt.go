@@ -62,19 +62,19 @@ type Payload struct {
 	Version uint `cbor:"1,keyasint"`
 	// Request is RequestDigest of the binary HTTP request as the node
 	// decrypted it.
-	Request [32]byte `cbor:"2,keyasint"`
+	Request Digest `cbor:"2,keyasint"`
 	// Response is ResponseDigest of the answer's status and content.
-	Response [32]byte `cbor:"3,keyasint"`
+	Response Digest `cbor:"3,keyasint"`
 	// Model is the digest of the model that answered (the sealed weights'
 	// manifest digest).
-	Model [32]byte `cbor:"4,keyasint"`
+	Model Digest `cbor:"4,keyasint"`
 	// Release names the release log entry the bundle's stapled proof
 	// proves; nil when the bundle staples none.
 	Release *Release `cbor:"5,keyasint,omitempty"`
 	// Bundle is SHA-256 of the node's encoded bundle.
-	Bundle [32]byte `cbor:"6,keyasint"`
+	Bundle Digest `cbor:"6,keyasint"`
 	// NodeKey is KeyID of the node's receipt key; it equals the kid.
-	NodeKey [32]byte `cbor:"7,keyasint"`
+	NodeKey Digest `cbor:"7,keyasint"`
 	// Nonce is the client's nonce, when the request carried one.
 	Nonce []byte `cbor:"8,keyasint,omitempty"`
 	// Time is when the node signed, in Unix seconds.
@@ -87,6 +87,22 @@ type Payload struct {
 	Status uint16 `cbor:"12,keyasint"`
 }
 
+// Digest is a SHA-256 digest in a payload, encoded as a 32-byte CBOR
+// byte string.
+type Digest [32]byte
+
+// UnmarshalCBOR decodes exactly a 32-byte byte string with its one-byte
+// length head (0x58 0x20): fxamacker/cbor would fill the array one
+// reflected element at a time, which costs more than the rest of the
+// payload.
+func (d *Digest) UnmarshalCBOR(data []byte) error {
+	if len(data) != 2+len(d) || data[0] != 0x58 || data[1] != byte(len(d)) {
+		return fmt.Errorf("a digest is a 32-byte CBOR byte string (0x58 0x20 and 32 bytes), not %d bytes starting %x", len(data), data[:min(len(data), 2)])
+	}
+	copy(d[:], data[2:])
+	return nil
+}
+
 // Release names an entry of the release log.
 type Release struct {
 	// Origin is the log's origin, the first line of its checkpoints.
@@ -95,7 +111,7 @@ type Release struct {
 	Index uint64 `cbor:"2,keyasint"`
 	// LeafHash is the RFC 6962 leaf hash of the entry (the signed release
 	// record): SHA-256(0x00 ‖ record).
-	LeafHash [32]byte `cbor:"3,keyasint"`
+	LeafHash Digest `cbor:"3,keyasint"`
 }
 
 // Tokens are token counts, as the inference engine reported them.
@@ -424,7 +440,7 @@ func appendPayload(b []byte, p *Payload) []byte {
 func appendUint(b []byte, k byte, v uint64) []byte { return appendHead(append(b, k), 0x00, v) }
 
 // appendDigest appends map key k (below 24) and a 32-byte byte string.
-func appendDigest(b []byte, k byte, d *[32]byte) []byte {
+func appendDigest(b []byte, k byte, d *Digest) []byte {
 	return append(append(b, k, 0x58, 32), d[:]...)
 }
 

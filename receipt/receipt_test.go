@@ -334,7 +334,7 @@ func TestStrictParse(t *testing.T) {
 		{"wrong version", mapOf(func(m map[uint]any) { m[1] = 2 }), "version 2 is not supported"},
 		{"unknown field", mapOf(func(m map[uint]any) { m[99] = 1 }), "malformed"},
 		{"non-deterministic CBOR", long, "deterministic"},
-		{"short digest", mapOf(func(m map[uint]any) { m[2] = []byte{1, 2, 3} }), "deterministic"},
+		{"short digest", mapOf(func(m map[uint]any) { m[2] = []byte{1, 2, 3} }), "32-byte CBOR byte string"},
 		{"status out of range", mapOf(func(m map[uint]any) { m[12] = 99 }), "status"},
 		{"empty nonce", mapOf(func(m map[uint]any) { m[8] = []byte{} }), "deterministic"},
 		{"no candidates", mapOf(func(m map[uint]any) { m[11] = map[uint]any{1: 0x20, 2: 1, 3: 1, 4: 0} }), "candidate"},

@@ -2,10 +2,7 @@ package relay
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/sworn-dev/sworn/client"
@@ -47,31 +44,7 @@ func BenchmarkStreamRatio(b *testing.B) {
 			}
 			eng := httptest.NewServer(echo.New(pc.eo))
 			defer eng.Close()
-			target := eng.URL
-			for range hops {
-				hop, err := streambench.Hop(target)
-				if err != nil {
-					b.Fatal(err)
-				}
-				srv := httptest.NewServer(hop)
-				defer srv.Close()
-				target = srv.URL
-			}
-			streambench.Compare(b, func() (io.ReadCloser, error) {
-				req, _ := http.NewRequest(http.MethodPost, "https://node/v1/chat/completions", strings.NewReader(streambench.Body))
-				req.Header.Set("Content-Type", "application/json")
-				r, err := c.Do(context.Background(), n, req)
-				if err != nil {
-					return nil, err
-				}
-				return r.Body, nil
-			}, func() (io.ReadCloser, error) {
-				resp, err := http.Post(target+"/v1/chat/completions", "application/json", strings.NewReader(streambench.Body))
-				if err != nil {
-					return nil, err
-				}
-				return resp.Body, nil
-			})
+			streambench.Compare(b, streambench.Sworn(c, n), streambench.Plain(b, eng.URL, hops))
 		})
 	}
 }

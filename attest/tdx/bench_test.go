@@ -2,11 +2,10 @@ package tdx
 
 import (
 	"crypto/ecdsa"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/sworn-dev/sworn/attest"
+	"github.com/sworn-dev/sworn/internal/interleave"
 	"github.com/sworn-dev/sworn/policy"
 )
 
@@ -15,6 +14,17 @@ import (
 // attestation key and the QE report's signature by the PCK key, on the
 // real dcap-qvl quote.
 func BenchmarkTDXFloor(b *testing.B) {
+	floor := floorCheck(b)
+	for b.Loop() {
+		if !floor() {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+// floorCheck returns the floor's two verifications on the real dcap-qvl
+// quote.
+func floorCheck(b *testing.B) func() bool {
 	a, err := Parse(loadVector(b, realVectors[0]))
 	if err != nil {
 		b.Fatal(err)
@@ -25,10 +35,8 @@ func BenchmarkTDXFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	pck := a.PCK[0].PublicKey.(*ecdsa.PublicKey)
-	for b.Loop() {
-		if !verifyRaw(ak, q.Signed, q.Signature[:]) || !verifyRaw(pck, q.QEReportRaw, q.QEReportSignature[:]) {
-			b.Fatal("verify failed")
-		}
+	return func() bool {
+		return verifyRaw(ak, q.Signed, q.Signature[:]) && verifyRaw(pck, q.QEReportRaw, q.QEReportSignature[:])
 	}
 }
 
@@ -75,16 +83,7 @@ func BenchmarkAppraiseTDX(b *testing.B) {
 // appraisals' ratios to the floor: all three see the same load, which
 // separate benchmarks on a shared machine do not.
 func BenchmarkTDXRatio(b *testing.B) {
-	a, err := Parse(loadVector(b, realVectors[0]))
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := a.Quote
-	ak, err := p256Key(q.AttestationKey[:])
-	if err != nil {
-		b.Fatal(err)
-	}
-	pck := a.PCK[0].PublicKey.(*ecdsa.PublicKey)
+	check := floorCheck(b)
 	entry, p := benchEntry(b)
 	at := realVectors[0].at
 	appraise := func(v *Verifier) {
@@ -95,30 +94,16 @@ func BenchmarkTDXRatio(b *testing.B) {
 	}
 	warm := NewVerifier()
 	appraise(warm)
-	var floor, cached, cold []time.Duration
-	timed := func(ds *[]time.Duration, fn func()) {
-		t0 := time.Now()
-		fn()
-		*ds = append(*ds, time.Since(t0))
-	}
+	var t interleave.Timings
 	for b.Loop() {
-		timed(&floor, func() {
-			if !verifyRaw(ak, q.Signed, q.Signature[:]) || !verifyRaw(pck, q.QEReportRaw, q.QEReportSignature[:]) {
+		t.Time("floor", func() {
+			if !check() {
 				b.Fatal("verify failed")
 			}
 		})
-		timed(&cached, func() { appraise(warm) })
+		t.Time("cached", func() { appraise(warm) })
 		fresh := NewVerifier()
-		timed(&cold, func() { appraise(fresh) })
+		t.Time("cold", func() { appraise(fresh) })
 	}
-	b.StopTimer()
-	median := func(ds []time.Duration) float64 {
-		slices.Sort(ds)
-		return float64(ds[len(ds)/2])
-	}
-	mf := median(floor)
-	b.ReportMetric(mf/1e3, "floor-µs")
-	b.ReportMetric(median(cached)/1e3, "cached-µs")
-	b.ReportMetric(median(cold)/1e3, "cold-µs")
-	b.ReportMetric(median(cached)/mf, "cached/floor")
+	t.Report(b, "floor")
 }

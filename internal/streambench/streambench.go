@@ -14,11 +14,16 @@
 package streambench
 
 import (
+	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sworn-dev/sworn/client"
 )
 
 // Tokens is the length of the benchmark answer; Body asks for it.
@@ -102,4 +107,50 @@ func median(ds []time.Duration) float64 {
 	ds = slices.Clone(ds)
 	slices.Sort(ds)
 	return float64(ds[len(ds)/2])
+}
+
+// Post sends the benchmark request to the OpenAI-compatible server at
+// base (a proxy, a hop or an engine) with hc.
+func Post(hc *http.Client, base string) Open {
+	return func() (io.ReadCloser, error) {
+		resp, err := hc.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(Body))
+		if err != nil {
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+}
+
+// Plain starts hops plaintext hops (Hop) in front of the engine at
+// engine, closed when tb ends, and returns the path through them.
+func Plain(tb testing.TB, engine string, hops int) Open {
+	tb.Helper()
+	target := engine
+	for range hops {
+		h, err := Hop(target)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		tb.Cleanup(srv.Close)
+		target = srv.URL
+	}
+	return Post(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}, target)
+}
+
+// Sworn sends the benchmark request with the Go client to node n, which
+// c has verified.
+func Sworn(c *client.Client, n *client.Node) Open {
+	return func() (io.ReadCloser, error) {
+		req, err := http.NewRequest(http.MethodPost, "https://node/v1/chat/completions", strings.NewReader(Body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		r, err := c.Do(context.Background(), n, req)
+		if err != nil {
+			return nil, err
+		}
+		return r.Body, nil
+	}
 }
