@@ -119,6 +119,13 @@ func report(w io.Writer, r *attest.Result, asJSON bool) error {
 	return verdictExit(r)
 }
 
+// reportCPU appraises the evidence of one CPU TEE, body, with v and
+// prints the result.
+func reportCPU(w io.Writer, v attest.Verifier, kind string, body []byte, at time.Time, p *policy.Policy, binding *attest.Binding, asJSON bool) error {
+	r := attest.VerifyEntry(context.Background(), v, attest.Entry{Kind: kind, Device: "cpu0", Body: body}, at, p, binding)
+	return report(w, r, asJSON)
+}
+
 // verdictExit turns a printed result's verdict into the exit status: nil
 // (0) when affirming, errNotVerified (1) otherwise.
 func verdictExit(r *attest.Result) error {
@@ -138,6 +145,22 @@ func printJSON(w io.Writer, v any) error {
 // writeFileAtomic writes data to path through a fresh temporary file that
 // is synced and renamed, so a crash never leaves a half-written file. Its
 // error names path, never the temporary file.
+// writeOutput writes data to standard output, or when out is set to the
+// file out, which must not exist unless force.
+func writeOutput(w io.Writer, out string, data []byte, force bool) error {
+	if out == "" {
+		_, err := w.Write(data)
+		return err
+	}
+	if _, err := os.Stat(out); err == nil && !force {
+		return usageErr("%s exists; pass --force to overwrite it", out)
+	}
+	if err := writeFileAtomic(out, data, 0o644); err != nil {
+		return usageErr("--out: %v", err)
+	}
+	return nil
+}
+
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	err := atomicfile.Write(path, data, perm)
 	if err == nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/policy"
@@ -60,17 +58,7 @@ with --gpus, exactly that many GPUs. With
 			if _, err := policy.Parse("starter", data); err != nil {
 				return usageErr("the starter policy does not parse (%v); check the key files given", err)
 			}
-			if out == "" {
-				_, err := cmd.OutOrStdout().Write(data)
-				return err
-			}
-			if _, err := os.Stat(out); err == nil && !force {
-				return usageErr("%s exists; pass --force to overwrite it", out)
-			}
-			if err := writeFileAtomic(out, data, 0o644); err != nil {
-				return usageErr("--out: %v", err)
-			}
-			return nil
+			return writeOutput(cmd.OutOrStdout(), out, data, force)
 		},
 	}
 	initCmd.Flags().StringVar(&tee, "tee", "snp", "the CPU TEE to require: `snp` or tdx")

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/sworn-dev/sworn/attest"
@@ -89,8 +86,7 @@ MRTD/RTMR allow-lists, attributes). Checks that cannot be made are
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			r := attest.VerifyEntry(context.Background(), tdx.NewVerifier(), attest.Entry{Kind: attest.KindTDX, Device: "cpu0", Body: body}, at, p, binding)
-			return report(cmd.OutOrStdout(), r, f.json)
+			return reportCPU(cmd.OutOrStdout(), tdx.NewVerifier(), attest.KindTDX, body, at, p, binding, f.json)
 		},
 	}
 	cmd.Flags().StringVar(&quotePath, "quote", "", "the quote `FILE`: a TDX quote, version 4 or 5, with its PCK chain embedded")
@@ -145,16 +141,9 @@ verified here; verify tdx does that.`,
 				return usageErr("the assembled collateral does not parse: %v; check the files given", err)
 			}
 			if out == "" {
-				_, err := cmd.OutOrStdout().Write(append(data, '\n'))
-				return err
+				data = append(data, '\n')
 			}
-			if _, err := os.Stat(out); err == nil && !force {
-				return usageErr("%s exists; pass --force to overwrite it", out)
-			}
-			if err := writeFileAtomic(out, data, 0o644); err != nil {
-				return usageErr("--out: %v", err)
-			}
-			return nil
+			return writeOutput(cmd.OutOrStdout(), out, data, force)
 		},
 	}
 	f := coll.Flags()

@@ -77,8 +77,7 @@ the reason, and keep the verdict at best "warning".`,
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			r := attest.VerifyEntry(context.Background(), snp.NewVerifier(), attest.Entry{Kind: attest.KindSNP, Device: "cpu0", Body: body}, at, p, binding)
-			return report(cmd.OutOrStdout(), r, f.json)
+			return reportCPU(cmd.OutOrStdout(), snp.NewVerifier(), attest.KindSNP, body, at, p, binding, f.json)
 		},
 	}
 	cmd.Flags().StringVar(&reportPath, "report", "", "the report `FILE`: a raw 1184-byte SEV-SNP report or an Azure HCL report")
