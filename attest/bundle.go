@@ -149,6 +149,40 @@ func UnmarshalCBOR(data []byte, v any) error {
 	return nil
 }
 
+// Bytes is a byte string field of an entry body that decodes without a
+// copy: after UnmarshalCBOR it aliases the decoded input, which must not
+// change while the value is in use. Evidence kinds use it for their large
+// fields (a quote, stapled collateral), which a verifier reads but does
+// not keep. It encodes as any []byte does.
+type Bytes []byte
+
+// UnmarshalCBOR sets b to the content of data, a CBOR byte string of
+// definite length, without copying it.
+func (b *Bytes) UnmarshalCBOR(data []byte) error {
+	if len(data) == 0 || data[0]>>5 != 2 {
+		return errors.New("not a CBOR byte string")
+	}
+	n, head := uint64(data[0]&0x1f), 1
+	if n >= 24 {
+		if n > 27 {
+			return errors.New("not a definite-length CBOR byte string")
+		}
+		head += 1 << (n - 24)
+		if len(data) < head {
+			return errors.New("truncated CBOR byte string head")
+		}
+		n = 0
+		for _, c := range data[1:head] {
+			n = n<<8 | uint64(c)
+		}
+	}
+	if n != uint64(len(data)-head) {
+		return fmt.Errorf("CBOR byte string announces %d bytes, %d there", n, len(data)-head)
+	}
+	*b = data[head:len(data):len(data)]
+	return nil
+}
+
 // Marshal validates the bundle and encodes it.
 func (b *Bundle) Marshal() ([]byte, error) {
 	if err := b.Validate(); err != nil {

@@ -1,9 +1,11 @@
 package tdx
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,47 @@ func TestTDXAgreesWithGoTDXGuest(t *testing.T) {
 			t.Errorf("%s at %s: go-tdx-guest %v, sworn ok=%v (first failure %+v); want ok=%v", tc.v.name, at.Format(time.RFC3339), err, sworn, r.Devices["cpu0"].FirstFailure(), tc.wantOK)
 		} else {
 			t.Logf("%s at %s: go-tdx-guest %v; sworn ok=%v", tc.v.name, at.Format(time.RFC3339), err, sworn)
+		}
+	}
+}
+
+// TestFrame: a v4 quote's frame is all of it but the TD body and the quote
+// signature, so that a quote whose frame go-tdx-guest agreed on differs
+// from it only where go-tdx-guest checks sizes alone; and a Verifier,
+// which cross-parses each frame once, parses as ParseQuote does.
+func TestFrame(t *testing.T) {
+	raw := loadVector(t, realVectors[0]).Quote
+	q, err := ParseQuote(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := q.frame()
+	if len(frame) != len(raw)-body10Size-sigSize {
+		t.Fatalf("frame of %d bytes from a %d-byte quote", len(frame), len(raw))
+	}
+	body := [2]int{headerSize, headerSize + body10Size}
+	sig := [2]int{body[1] + 4, body[1] + 4 + sigSize}
+	var seen frames
+	for i := range raw {
+		flipped := bytes.Clone(raw)
+		flipped[i] ^= 0x01
+		inBody, inSig := i >= body[0] && i < body[1], i >= sig[0] && i < sig[1]
+		fq, err := ParseQuote(flipped)
+		if err != nil {
+			if inBody || inSig {
+				t.Fatalf("byte %d: a flipped body or signature byte does not parse: %v", i, err)
+			}
+			continue
+		}
+		if same := bytes.Equal(fq.frame(), frame); same != (inBody || inSig) {
+			t.Fatalf("byte %d (body %v, signature %v): frame unchanged = %v", i, inBody, inSig, same)
+		}
+		if (inBody || inSig) && crossCheckV4(fq) != nil {
+			t.Fatalf("byte %d: go-tdx-guest disagrees on a quote of the same frame", i)
+		}
+		cached, err := parseQuote(flipped, &seen)
+		if err != nil || !reflect.DeepEqual(cached, fq) {
+			t.Fatalf("byte %d: the Verifier's parse differs from ParseQuote's (%v)", i, err)
 		}
 	}
 }

@@ -10,23 +10,24 @@ import (
 
 // Evidence is the body of a "tdx" bundle entry: the quote exactly as the
 // Quoting Enclave produced it, and the DCAP collateral (JSON, see
-// [Collateral]) needed to verify it offline.
+// [Collateral]) needed to verify it offline. Decoded, its fields alias the
+// entry body.
 type Evidence struct {
 	// Quote is a TDX quote, version 4 or 5.
-	Quote []byte `cbor:"1,keyasint"`
+	Quote attest.Bytes `cbor:"1,keyasint"`
 	// Collateral is the collateral JSON; empty when none is stapled.
-	Collateral []byte `cbor:"2,keyasint,omitempty"`
+	Collateral attest.Bytes `cbor:"2,keyasint,omitempty"`
 	// CCEL is the TD's Confidential Computing event log (the ACPI CCEL
 	// table's log area, /sys/firmware/acpi/tables/data/CCEL), replayed
 	// against RTMR0–3; empty when none is stapled.
-	CCEL []byte `cbor:"3,keyasint,omitempty"`
+	CCEL attest.Bytes `cbor:"3,keyasint,omitempty"`
 	// CCELTable is the CCEL ACPI table (/sys/firmware/acpi/tables/CCEL).
-	CCELTable []byte `cbor:"4,keyasint,omitempty"`
+	CCELTable attest.Bytes `cbor:"4,keyasint,omitempty"`
 	// HCL is, on an Azure TDX confidential VM, the paravisor's HCL report
 	// (vTPM NV index 0x01400001): its runtime data carries the vTPM's
 	// attestation key and the user-data, and the quote's REPORTDATA must be
 	// SHA-256(runtime data) ‖ 32 zero bytes.
-	HCL []byte `cbor:"5,keyasint,omitempty"`
+	HCL attest.Bytes `cbor:"5,keyasint,omitempty"`
 }
 
 // Marshal encodes the evidence as a bundle entry body.
@@ -46,7 +47,8 @@ type Attestation struct {
 	HCL *snp.HCLReport
 }
 
-// ParseEvidence decodes an entry body and parses it.
+// ParseEvidence decodes an entry body and parses it. The result aliases
+// body.
 func ParseEvidence(body []byte) (*Attestation, error) {
 	var e Evidence
 	if err := attest.UnmarshalCBOR(body, &e); err != nil {
@@ -60,6 +62,7 @@ func Parse(e *Evidence) (*Attestation, error) { return parse(e, plainParsers) }
 
 // parsers parse the pieces of evidence; the Verifier's reuse earlier parses.
 type parsers struct {
+	quote func([]byte) (*Quote, error)
 	cert  func([]byte) (*x509.Certificate, error)
 	crl   func([]byte) (*x509.RevocationList, error)
 	chain func([]byte) ([]*x509.Certificate, error)
@@ -67,8 +70,9 @@ type parsers struct {
 }
 
 var plainParsers = parsers{
-	cert: x509.ParseCertificate,
-	crl:  x509.ParseRevocationList,
+	quote: ParseQuote,
+	cert:  x509.ParseCertificate,
+	crl:   x509.ParseRevocationList,
 	chain: func(pem []byte) ([]*x509.Certificate, error) {
 		return parseChain(pem, x509.ParseCertificate)
 	},
@@ -76,7 +80,7 @@ var plainParsers = parsers{
 }
 
 func parse(e *Evidence, ps parsers) (*Attestation, error) {
-	q, err := ParseQuote(e.Quote)
+	q, err := ps.quote(e.Quote)
 	if err != nil {
 		return nil, err
 	}

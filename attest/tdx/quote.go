@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 
 	"github.com/sworn-dev/sworn/internal/lebytes"
+	"github.com/sworn-dev/sworn/internal/verifycache"
 )
 
 // Layout of a TDX quote (Intel TDX DCAP Quote Generation Library and Quote
@@ -138,10 +140,19 @@ type reader = lebytes.Reader
 
 // ParseQuote parses a TDX quote of version 4 or 5 strictly: an ECDSA
 // P-256 attestation key, TEE type TDX, QE report certification data with a
-// PEM PCK chain inside, every length consistent. Bytes after the signature
-// data (padding) are counted in Quote.Trailing and ignored. Version 4 quotes are also parsed by go-tdx-guest's abi
-// package, and both parses must agree.
-func ParseQuote(raw []byte) (*Quote, error) {
+// PEM PCK chain inside, every length consistent. Bytes after the
+// signature data (padding) are counted in Quote.Trailing and ignored.
+// Version 4 quotes are also parsed by go-tdx-guest's abi package, and both
+// parses must agree. The Quote aliases raw.
+func ParseQuote(raw []byte) (*Quote, error) { return parseQuote(raw, nil) }
+
+// frames remembers the frames (see Quote.frame) of version 4 quotes that
+// go-tdx-guest parsed and agreed on.
+type frames = verifycache.Parsed[struct{}]
+
+// parseQuote is ParseQuote; with seen, a version 4 quote whose frame is in
+// seen is not parsed by go-tdx-guest again.
+func parseQuote(raw []byte, seen *frames) (*Quote, error) {
 	if len(raw) > MaxQuoteSize {
 		return nil, fmt.Errorf("quote is %d bytes; the limit is %d", len(raw), MaxQuoteSize)
 	}
@@ -206,11 +217,29 @@ func ParseQuote(raw []byte) (*Quote, error) {
 		return nil, err
 	}
 	if q.Version == 4 {
-		if err := crossCheckV4(q); err != nil {
+		cross := func([]byte) (*struct{}, error) { return &struct{}{}, crossCheckV4(q) }
+		var err error
+		if seen != nil {
+			_, err = seen.Get(q.frame(), cross)
+		} else {
+			_, err = cross(nil)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	return q, nil
+}
+
+// frame returns a version 4 quote without its TD body and its quote
+// signature, the fields that differ from one quote of a TD to the next.
+// go-tdx-guest reads both at fixed offsets and checks only their sizes,
+// so whether it parses a quote, and what it reads from every other field,
+// depends on the frame alone: a quote whose frame go-tdx-guest agreed on
+// needs no second cross-parse (TestFrame).
+func (q *Quote) frame() []byte {
+	sig := len(q.Signed) + 4 // after the signature data length
+	return slices.Concat(q.Raw[:headerSize], q.Raw[len(q.Signed):sig], q.Raw[sig+sigSize:])
 }
 
 func parseBody(b *Body, d []byte) {

@@ -38,6 +38,7 @@ type Verifier struct {
 	exts   verifycache.Parsed[pcs.PckExtensions]
 	colls  verifycache.Parsed[ParsedCollateral]
 	chains verifycache.Parsed[[]*x509.Certificate]
+	frames frames
 }
 
 // NewVerifier returns a Verifier that trusts Intel's production root, and
@@ -602,8 +603,9 @@ func (v *Verifier) parseEvidence(body []byte) (*Attestation, error) {
 		return nil, fmt.Errorf("TDX evidence is malformed: %v", err)
 	}
 	return parse(&e, parsers{
-		cert: v.parseCert,
-		crl:  v.parseCRL,
+		quote: func(raw []byte) (*Quote, error) { return parseQuote(raw, &v.frames) },
+		cert:  v.parseCert,
+		crl:   v.parseCRL,
 		chain: func(pem []byte) ([]*x509.Certificate, error) {
 			c, err := v.chains.Get(pem, func(b []byte) (*[]*x509.Certificate, error) {
 				c, err := parseChain(b, v.parseCert)

@@ -1,14 +1,15 @@
 // Package verifycache holds the bounded caches that sworn's verifiers and
-// parsers share: objects parsed from bytes, by the SHA-256 of those
-// bytes, and checks that passed, by a key the verifier derives from their
-// inputs, with the time window in which each holds. Every cache holds at most Max
+// parsers share: objects parsed from bytes, by those bytes, and checks
+// that passed, by a collision-resistant key the verifier derives from
+// their inputs, with the time window in which each holds. Every cache holds at most Max
 // entries and starts over when full. The zero value of each is ready to
 // use, and safe for concurrent use.
 package verifycache
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"crypto/x509"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -65,31 +66,44 @@ func (p *Passed) Store(key [32]byte, w Window) {
 	p.m[key] = w
 }
 
-// Parsed remembers objects parsed from bytes.
+// Parsed remembers objects parsed from bytes. An object is found by a
+// hash/maphash hash of its bytes under a per-process random seed, and then
+// only if its bytes are equal in full: a collision, however it was made,
+// costs a parse, never a wrong object.
 type Parsed[T any] struct {
 	mu sync.Mutex
-	m  map[[32]byte]*T
+	m  map[uint64]parsed[T]
 }
 
+type parsed[T any] struct {
+	der []byte
+	obj *T
+}
+
+var seed = maphash.MakeSeed()
+
 // Get returns parse(der), reusing an earlier result for the same bytes.
+// parse is given a copy of der that the cache keeps, so that what it
+// returns may alias its input without holding on to the caller's buffer.
 // A failed parse is not remembered.
 func (p *Parsed[T]) Get(der []byte, parse func([]byte) (*T, error)) (*T, error) {
-	key := sha256.Sum256(der)
+	h := maphash.Bytes(seed, der)
 	p.mu.Lock()
-	c, ok := p.m[key]
+	e, ok := p.m[h]
 	p.mu.Unlock()
-	if ok {
-		return c, nil
+	if ok && bytes.Equal(e.der, der) {
+		return e.obj, nil
 	}
-	c, err := parse(der)
+	own := bytes.Clone(der)
+	c, err := parse(own)
 	if err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
 	if p.m == nil || len(p.m) >= Max {
-		p.m = map[[32]byte]*T{}
+		p.m = map[uint64]parsed[T]{}
 	}
-	p.m[key] = c
+	p.m[h] = parsed[T]{own, c}
 	p.mu.Unlock()
 	return c, nil
 }
