@@ -57,3 +57,23 @@ func TestParsed(t *testing.T) {
 		t.Fatalf("%d entries", len(p.m))
 	}
 }
+
+// TestParsedCopies: what parse keeps of its input is the cache's own copy,
+// so a caller reusing its buffer neither changes a cached object nor finds
+// it under the new bytes.
+func TestParsedCopies(t *testing.T) {
+	var p Parsed[[]byte]
+	alias := func(b []byte) (*[]byte, error) { return &b, nil }
+	buf := []byte("abc")
+	a, _ := p.Get(buf, alias)
+	buf[0] = 'x'
+	if string(*a) != "abc" {
+		t.Fatalf("the cached object changed with the caller's buffer: %q", *a)
+	}
+	if b, _ := p.Get(buf, alias); string(*b) != "xbc" {
+		t.Fatalf("new bytes found the old object: %q", *b)
+	}
+	if c, _ := p.Get([]byte("abc"), alias); c != a {
+		t.Fatal("the same bytes parsed again")
+	}
+}
