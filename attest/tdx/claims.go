@@ -2,7 +2,6 @@ package tdx
 
 import (
 	"encoding/hex"
-	"fmt"
 	"strings"
 
 	"github.com/google/go-tdx-guest/pcs"
@@ -23,6 +22,9 @@ const (
 	ClaimHCLAKPub = "hcl_ak_pub"
 )
 
+// rtmrClaims are the claim names of RTMR0 to RTMR3.
+var rtmrClaims = [...]string{attest.ClaimRTMR + "0", attest.ClaimRTMR + "1", attest.ClaimRTMR + "2", attest.ClaimRTMR + "3"}
+
 // claims turns a quote into the claims that policies, rules and release
 // records see. ext, tcb and qe may be nil.
 func claims(a *Attestation, ext *pcs.PckExtensions, tcb, qe *TCBResult) map[string]any {
@@ -30,31 +32,38 @@ func claims(a *Attestation, ext *pcs.PckExtensions, tcb, qe *TCBResult) map[stri
 	b := &q.Body
 	h := func(x []byte) string { return hex.EncodeToString(x) }
 	attr := b.Attributes()
-	c := map[string]any{
-		"quote_version":   q.Version,
-		"body":            bodyName(q),
-		attest.ClaimMRTD:  h(b.MRTD[:]),
-		"mrconfigid":      h(b.MRCONFIGID[:]),
-		"mrowner":         h(b.MROWNER[:]),
-		"mrownerconfig":   h(b.MROWNERCONFIG[:]),
-		"mrseam":          h(b.MRSEAM[:]),
-		"mrsignerseam":    h(b.MRSIGNERSEAM[:]),
-		"seam_attributes": h(b.SEAMAttributes[:]),
-		"td_attributes":   h(b.TDAttributes[:]),
-		"xfam":            h(b.XFAM[:]),
-		"tee_tcb_svn":     h(b.TEETCBSVN[:]),
-		"report_data":     h(b.ReportData[:]),
-		"debug":           attr&AttrDebug != 0,
-		"sept_ve_disable": attr&AttrSEPTVEDisable != 0,
-		"migratable":      attr&AttrMigratable != 0,
-		"pks":             attr&AttrPKS != 0,
-		"kl":              attr&AttrKL != 0,
-		"perfmon":         attr&AttrPerfmon != 0,
-		"qe_svn":          q.QEReport.ISVSVN,
-		"pce_svn":         q.PCESVN,
+	// Sized for every claim: growing a map costs more than filling it.
+	c := make(map[string]any, 40)
+	for _, kv := range [...]struct {
+		k string
+		v any
+	}{
+		{"quote_version", q.Version},
+		{"body", bodyName(q)},
+		{attest.ClaimMRTD, h(b.MRTD[:])},
+		{"mrconfigid", h(b.MRCONFIGID[:])},
+		{"mrowner", h(b.MROWNER[:])},
+		{"mrownerconfig", h(b.MROWNERCONFIG[:])},
+		{"mrseam", h(b.MRSEAM[:])},
+		{"mrsignerseam", h(b.MRSIGNERSEAM[:])},
+		{"seam_attributes", h(b.SEAMAttributes[:])},
+		{"td_attributes", h(b.TDAttributes[:])},
+		{"xfam", h(b.XFAM[:])},
+		{"tee_tcb_svn", h(b.TEETCBSVN[:])},
+		{"report_data", h(b.ReportData[:])},
+		{"debug", attr&AttrDebug != 0},
+		{"sept_ve_disable", attr&AttrSEPTVEDisable != 0},
+		{"migratable", attr&AttrMigratable != 0},
+		{"pks", attr&AttrPKS != 0},
+		{"kl", attr&AttrKL != 0},
+		{"perfmon", attr&AttrPerfmon != 0},
+		{"qe_svn", q.QEReport.ISVSVN},
+		{"pce_svn", q.PCESVN},
+	} {
+		c[kv.k] = kv.v
 	}
-	for i := range b.RTMR {
-		c[fmt.Sprintf("%s%d", attest.ClaimRTMR, i)] = h(b.RTMR[i][:])
+	for i, name := range rtmrClaims {
+		c[name] = h(b.RTMR[i][:])
 	}
 	if q.BodyType == bodyTypeTD15 {
 		c["tee_tcb_svn_2"] = h(b.TEETCBSVN2[:])

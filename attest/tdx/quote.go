@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
@@ -147,8 +146,9 @@ type reader = lebytes.Reader
 func ParseQuote(raw []byte) (*Quote, error) { return parseQuote(raw, nil) }
 
 // frames remembers the frames (see Quote.frame) of version 4 quotes that
-// go-tdx-guest parsed and agreed on.
-type frames = verifycache.Parsed[struct{}]
+// go-tdx-guest parsed and agreed on: by the frame's tail, the head that
+// went with it.
+type frames = verifycache.Parsed[frameHead]
 
 // parseQuote is ParseQuote; with seen, a version 4 quote whose frame is in
 // seen is not parsed by go-tdx-guest again.
@@ -217,29 +217,45 @@ func parseQuote(raw []byte, seen *frames) (*Quote, error) {
 		return nil, err
 	}
 	if q.Version == 4 {
-		cross := func([]byte) (*struct{}, error) { return &struct{}{}, crossCheckV4(q) }
-		var err error
-		if seen != nil {
-			_, err = seen.Get(q.frame(), cross)
-		} else {
-			_, err = cross(nil)
-		}
-		if err != nil {
+		if err := q.crossCheck(seen); err != nil {
 			return nil, err
 		}
 	}
 	return q, nil
 }
 
-// frame returns a version 4 quote without its TD body and its quote
-// signature, the fields that differ from one quote of a TD to the next.
-// go-tdx-guest reads both at fixed offsets and checks only their sizes,
-// so whether it parses a quote, and what it reads from every other field,
-// depends on the frame alone: a quote whose frame go-tdx-guest agreed on
-// needs no second cross-parse (TestFrame).
-func (q *Quote) frame() []byte {
+// A version 4 quote's frame is the quote without its TD body and its
+// quote signature, the fields that differ from one quote of a TD to the
+// next: the frame's head is the header and the signature data length,
+// its tail everything after the signature (the attestation key, the
+// certification data and any padding). go-tdx-guest reads the body and
+// the signature at fixed offsets and checks only their sizes, so whether
+// it parses a quote, and what it reads from every other field, depends on
+// the frame alone: a quote whose frame go-tdx-guest agreed on needs no
+// second cross-parse (TestFrame).
+type frameHead [headerSize + 4]byte
+
+// frame returns the quote's frame, as head and tail.
+func (q *Quote) frame() (head frameHead, tail []byte) {
+	copy(head[:headerSize], q.Raw)
 	sig := len(q.Signed) + 4 // after the signature data length
-	return slices.Concat(q.Raw[:headerSize], q.Raw[len(q.Signed):sig], q.Raw[sig+sigSize:])
+	copy(head[headerSize:], q.Raw[len(q.Signed):sig])
+	return head, q.Raw[sig+sigSize:]
+}
+
+// crossCheck cross-parses a version 4 quote with go-tdx-guest, unless seen
+// holds its frame.
+func (q *Quote) crossCheck(seen *frames) error {
+	head, tail := q.frame()
+	if seen == nil {
+		return crossCheckV4(q)
+	}
+	agreed, err := seen.Get(tail, func([]byte) (*frameHead, error) { return &head, crossCheckV4(q) })
+	if err == nil && *agreed != head {
+		// The same tail under another head: cross-parse this one too.
+		err = crossCheckV4(q)
+	}
+	return err
 }
 
 func parseBody(b *Body, d []byte) {

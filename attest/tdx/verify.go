@@ -3,7 +3,6 @@ package tdx
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -78,7 +77,7 @@ func tdxPolicy(p *policy.Policy) *policy.TDX {
 }
 
 func (v *Verifier) appraise(a *Attestation, env *attest.Env) *attest.Section {
-	s := &attest.Section{Kind: attest.KindTDX}
+	s := &attest.Section{Kind: attest.KindTDX, Steps: make([]attest.Step, 0, 12)}
 	q := a.Quote
 	coll := "no collateral"
 	if a.Collateral != nil {
@@ -166,16 +165,16 @@ func checkSignatures(s *attest.Section, a *Attestation) {
 	s.Add(id, attest.Pass, "quote signature verifies under the attestation key, which the QE report (signed by the PCK key) certifies (ECDSA P-256)")
 }
 
-// p256Key decodes a raw x ‖ y P-256 public key.
+// p256Key decodes a raw x ‖ y P-256 public key, which must be a point on
+// the curve.
 func p256Key(raw []byte) (*ecdsa.PublicKey, error) {
 	if len(raw) != attestKeySize {
 		return nil, fmt.Errorf("%d bytes, want %d", len(raw), attestKeySize)
 	}
-	// ecdh checks that the point is on the curve.
-	if _, err := ecdh.P256().NewPublicKey(append([]byte{4}, raw...)); err != nil {
-		return nil, err
-	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(raw[:32]), Y: new(big.Int).SetBytes(raw[32:])}, nil
+	var point [1 + attestKeySize]byte
+	point[0] = 4 // uncompressed
+	copy(point[1:], raw)
+	return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point[:])
 }
 
 // verifyRaw checks a raw r ‖ s ECDSA signature over SHA-256(msg).
@@ -229,11 +228,13 @@ func (v *Verifier) verifyChain(certs []*x509.Certificate, roots *Roots, at time.
 		}
 		return fmt.Errorf("%s chains to %q (SPKI %s…), which is not a pinned Intel root", what, root.Subject.CommonName, SPKIHash(root)[:16])
 	}
-	var raw [][]byte
+	h := sha256.New()
+	h.Write([]byte("chain"))
 	for _, c := range certs {
-		raw = append(raw, c.Raw)
+		h.Write([]byte{0})
+		h.Write(c.Raw)
 	}
-	key := sha256.Sum256(bytes.Join(append([][]byte{[]byte("chain")}, raw...), []byte{0}))
+	key := [32]byte(h.Sum(nil))
 	if v.passed.Holds(key, at) {
 		return nil
 	}
