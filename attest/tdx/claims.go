@@ -22,6 +22,28 @@ const (
 	ClaimHCLAKPub = "hcl_ak_pub"
 )
 
+// hexStrings returns a function that hex-encodes its argument into one
+// string of size bytes it shares with its other results, so that the
+// claims' dozen hex strings cost one allocation, not two each; past size,
+// it allocates each.
+func hexStrings(size int) func([]byte) string {
+	var all strings.Builder
+	all.Grow(size)
+	return func(x []byte) string {
+		if all.Len()+hex.EncodedLen(len(x)) > all.Cap() {
+			return hex.EncodeToString(x)
+		}
+		var buf [128]byte
+		start := all.Len()
+		for len(x) > 0 {
+			n := min(len(x), len(buf)/2)
+			all.Write(hex.AppendEncode(buf[:0], x[:n]))
+			x = x[n:]
+		}
+		return all.String()[start:]
+	}
+}
+
 // rtmrClaims are the claim names of RTMR0 to RTMR3.
 var rtmrClaims = [...]string{attest.ClaimRTMR + "0", attest.ClaimRTMR + "1", attest.ClaimRTMR + "2", attest.ClaimRTMR + "3"}
 
@@ -30,7 +52,7 @@ var rtmrClaims = [...]string{attest.ClaimRTMR + "0", attest.ClaimRTMR + "1", att
 func claims(a *Attestation, ext *pcs.PckExtensions, tcb, qe *TCBResult) map[string]any {
 	q := a.Quote
 	b := &q.Body
-	h := func(x []byte) string { return hex.EncodeToString(x) }
+	h := hexStrings(2 * body15Size) // every field of the body, in hex
 	attr := b.Attributes()
 	// Sized for every claim: growing a map costs more than filling it.
 	c := make(map[string]any, 40)

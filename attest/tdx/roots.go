@@ -17,16 +17,22 @@ const IntelSGXRootSPKI = "a0af031289f5d5d4132f9186068a7fc13628633ba235777472e29b
 type Roots struct {
 	// Simulated is true for sworn's simulated roots.
 	Simulated bool
-	spki      map[string]bool
+	spki      map[[32]byte]bool
 }
 
 // ProductionRoots returns Intel's production root.
-func ProductionRoots() *Roots { return &Roots{spki: map[string]bool{IntelSGXRootSPKI: true}} }
+func ProductionRoots() *Roots {
+	var pin [32]byte
+	if n, err := hex.Decode(pin[:], []byte(IntelSGXRootSPKI)); err != nil || n != len(pin) {
+		panic("tdx: bad pinned root SPKI hash")
+	}
+	return &Roots{spki: map[[32]byte]bool{pin: true}}
+}
 
 // Trusts reports whether c is a CA certificate with a pinned key. (The
 // Verifier also checks that it is self-signed.)
 func (r *Roots) Trusts(c *x509.Certificate) bool {
-	return r.spki[SPKIHash(c)] && c.IsCA
+	return c.IsCA && r.spki[sha256.Sum256(c.RawSubjectPublicKeyInfo)]
 }
 
 // SPKIHash returns the hex SHA-256 of a certificate's SubjectPublicKeyInfo.

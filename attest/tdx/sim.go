@@ -88,7 +88,7 @@ var simulatedCA = sync.OnceValue(func() *simCA {
 		NotBefore: simValidity.from, NotAfter: simValidity.to,
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature,
 	}, ca.root, &ca.tcbKey.PublicKey, ca.rootKey)
-	ca.roots = &Roots{Simulated: true, spki: map[string]bool{SPKIHash(ca.root): true}}
+	ca.roots = &Roots{Simulated: true, spki: map[[32]byte]bool{sha256.Sum256(ca.root.RawSubjectPublicKeyInfo): true}}
 	return ca
 })
 
