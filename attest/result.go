@@ -149,7 +149,8 @@ func (l *Ledger) Assume(id, text string) { l.Assumed = addEntry(l.Assumed, id, t
 // added either way; env's Simulated mark is what appraise left.
 func Vouched(env *Env, appraise func(*Env) *Section, vouch ...string) *Section {
 	local := *env
-	local.Ledger = &Ledger{}
+	// Sized for what one section usually enters.
+	local.Ledger = &Ledger{Verified: make([]LedgerEntry, 0, 8), Assumed: make([]LedgerEntry, 0, 8)}
 	s := appraise(&local)
 	env.Simulated = local.Simulated
 	trusted := true

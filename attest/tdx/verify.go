@@ -38,6 +38,7 @@ type Verifier struct {
 	colls  verifycache.Parsed[ParsedCollateral]
 	chains verifycache.Parsed[[]*x509.Certificate]
 	frames frames
+	keys   verifycache.Parsed[ecdsa.PublicKey]
 }
 
 // NewVerifier returns a Verifier that trusts Intel's production root, and
@@ -96,7 +97,7 @@ func (v *Verifier) appraise(a *Attestation, env *attest.Env) *attest.Section {
 		env.Ledger.Assume("tdx.simulated", "SIMULATED: the Intel roots are sworn's simulated roots; this proves nothing about real hardware.")
 	}
 
-	checkSignatures(s, a)
+	v.checkSignatures(s, a)
 	ch := v.checkChain(a, roots, env.At)
 	if ch.err != nil {
 		s.Add("tdx.chain", attest.Fail, "%v", ch.err)
@@ -131,11 +132,12 @@ func bodyName(q *Quote) string {
 // signature by the attestation key, the QE report signature by the PCK
 // key, and the QE report's REPORTDATA = SHA-256(attestation key ‖ QE
 // authentication data). They are checked whatever the chain says, so
-// that any change to the signed bytes fails here.
-func checkSignatures(s *attest.Section, a *Attestation) {
+// that any change to the signed bytes fails here. The attestation key,
+// which a Quoting Enclave keeps across quotes, is decoded once.
+func (v *Verifier) checkSignatures(s *attest.Section, a *Attestation) {
 	const id = "tdx.signature"
 	q := a.Quote
-	ak, err := p256Key(q.AttestationKey[:])
+	ak, err := v.keys.Get(q.AttestationKey[:], p256Key)
 	if err != nil {
 		s.Add(id, attest.Fail, "the quote's attestation key is not a P-256 point: %v", err)
 		return
@@ -287,7 +289,11 @@ func (v *Verifier) checkCollateral(s *attest.Section, a *Attestation, ch chain, 
 	// Every signature of the collateral depends on its bytes alone (and on
 	// which roots are trusted): checked once, then cached by its digest
 	// for as long as every issuer chain is valid.
-	signed := sha256.Sum256(fmt.Appendf(nil, "sworn tdx collateral signatures, simulated roots %t\x00%x", roots.Simulated, c.Digest))
+	piece := "signatures under production roots"
+	if roots.Simulated {
+		piece = "signatures under simulated roots"
+	}
+	signed := c.pieceKey(piece)
 	if !v.passed.Holds(signed, env.At) {
 		if err := v.signedBy(c.TCBInfoRaw, c.TCBInfoSignature, c.TCBInfoChain, c.pieceKey("tcb_info"), roots, env.At, "the TCB info"); err != nil {
 			return fail("%v", err)
