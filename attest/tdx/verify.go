@@ -21,12 +21,12 @@ import (
 	"github.com/sworn-dev/sworn/policy"
 )
 
-// Verifier appraises TDX evidence. It caches parsed certificates, CRLs
-// and collateral, and verified chains and collateral signatures (by content
-// hash, within their validity), so that appraising many quotes from the
-// same platforms costs little more than the two ECDSA P-256 verifications
-// no cache can skip: the quote's and the QE report's. It is safe for
-// concurrent use.
+// Verifier appraises TDX evidence. It caches parsed certificates, CRLs,
+// collateral and attestation keys, the quote frames go-tdx-guest agreed on
+// (see Quote.frame), and verified chains and collateral signatures (within
+// their validity), so that appraising many quotes from the same platforms
+// costs little more than the two ECDSA P-256 verifications no cache
+// skips: the quote's and the QE report's. It is safe for concurrent use.
 type Verifier struct {
 	production *Roots
 	simulated  *Roots
