@@ -1,6 +1,7 @@
 package tdx
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -21,10 +22,17 @@ func addQuoteSeeds(f *testing.F) {
 	f.Add(q)
 }
 
+// FuzzParseQuote also holds a Verifier's parse, which remembers the
+// frames go-tdx-guest agreed on across inputs, to ParseQuote's.
 func FuzzParseQuote(f *testing.F) {
 	addQuoteSeeds(f)
+	var seen frames
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, err := ParseQuote(data)
+		cached, cerr := parseQuote(data, &seen)
+		if (err == nil) != (cerr == nil) || (err == nil && !reflect.DeepEqual(q, cached)) {
+			t.Fatalf("ParseQuote: %v; with remembered frames: %v", err, cerr)
+		}
 		if err != nil {
 			return
 		}
