@@ -10,6 +10,7 @@ import (
 
 	"github.com/sworn-dev/sworn/attest"
 	"github.com/sworn-dev/sworn/client"
+	"github.com/sworn-dev/sworn/internal/streambench"
 	"github.com/sworn-dev/sworn/node/echo"
 	"github.com/sworn-dev/sworn/wire"
 	"github.com/sworn-dev/sworn/wire/bhttp"
@@ -76,19 +77,9 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
-		buf := make([]byte, 4096)
-		var firstByte time.Duration
-		for {
-			k, err := resp.Body.Read(buf)
-			if k > 0 && firstByte == 0 {
-				firstByte = time.Since(start)
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		firstByte, err := streambench.Drain(resp.Body, start)
+		if err != nil {
+			t.Fatal(err)
 		}
 		resp.Body.Close()
 		total := time.Since(start)

@@ -246,10 +246,10 @@ func (q *Quote) frame() (head frameHead, tail []byte) {
 // crossCheck cross-parses a version 4 quote with go-tdx-guest, unless seen
 // holds its frame.
 func (q *Quote) crossCheck(seen *frames) error {
-	head, tail := q.frame()
 	if seen == nil {
 		return crossCheckV4(q)
 	}
+	head, tail := q.frame()
 	agreed, err := seen.Get(tail, func([]byte) (*frameHead, error) { return &head, crossCheckV4(q) })
 	if err == nil && *agreed != head {
 		// The same tail under another head: cross-parse this one too.

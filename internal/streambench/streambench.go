@@ -75,21 +75,29 @@ func (t *times) add(b *testing.B, open Open) {
 		b.Fatal(err)
 	}
 	defer body.Close()
+	first, err := Drain(body, start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.ttft, t.rest = append(t.ttft, first), append(t.rest, time.Since(start)-first)
+}
+
+// Drain reads r to its end and returns how long after start its first
+// bytes came.
+func Drain(r io.Reader, start time.Time) (first time.Duration, err error) {
 	buf := make([]byte, 32<<10)
-	var first time.Duration
 	for {
-		n, err := body.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 && first == 0 {
 			first = time.Since(start)
 		}
 		if err == io.EOF {
-			break
+			return first, nil
 		}
 		if err != nil {
-			b.Fatal(err)
+			return first, err
 		}
 	}
-	t.ttft, t.rest = append(t.ttft, first), append(t.rest, time.Since(start)-first)
 }
 
 func (t *times) medians() (ttft, rest float64) { return median(t.ttft), median(t.rest) }
